@@ -1,0 +1,3 @@
+from modellint.cli import main
+
+main()

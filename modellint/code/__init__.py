@@ -1,0 +1,1 @@
+"""The shared analysis layer over Python ``ast`` that code rules and code fact extractors use."""

@@ -1,0 +1,102 @@
+"""One traversal of a Python module that serves every code rule and fact extractor.
+
+Each visitor declares ``visit_<Node>``/``leave_<Node>`` methods; a dispatch
+table built once per run maps node types to the bound methods, and one
+iterative walk (no recursion limit to hit) calls them in source order with
+the ancestor stack available on the context. A visitor that raises is
+reported once (ML999) and dropped for the rest of the file; the others go on.
+"""
+
+from __future__ import annotations
+
+import ast
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from modellint.code.names import ImportTable
+from modellint.parsing.python_doc import PythonDocument
+from modellint.provenance import Fact, Span
+
+
+class PyContext:
+    def __init__(self, doc: PythonDocument):
+        self.doc = doc
+        self.path = doc.path
+        self.imports = ImportTable.of_module(doc.tree)
+        self.ancestors: List[ast.AST] = []
+        self.reports: List[Tuple[Any, Span, str, Optional[str], Optional[str], tuple]] = []
+        self.facts: List[Fact] = []
+        self.crashes: List[Tuple[Any, str, int]] = []
+
+    # -- lookups ---------------------------------------------------------
+    def qualname(self, expr: ast.AST) -> Optional[str]:
+        return self.imports.qualname(expr)
+
+    def span(self, node: ast.AST) -> Span:
+        return self.doc.span(node)
+
+    def enclosing(self, *types: Type[ast.AST]) -> Optional[ast.AST]:
+        for node in reversed(self.ancestors):
+            if isinstance(node, types):
+                return node
+        return None
+
+    @property
+    def parent(self) -> Optional[ast.AST]:
+        return self.ancestors[-1] if self.ancestors else None
+
+    # -- outputs ---------------------------------------------------------
+    def report(self, rule, where, message: str, *, help: Optional[str] = None, severity: Optional[str] = None,
+               related: Sequence[Tuple[Span, str]] = ()) -> None:
+        span = where if isinstance(where, Span) else self.span(where)
+        self.reports.append((rule, span, message, help, severity, tuple(related)))
+
+    def fact(self, name: str, value: Any, where, key: str, dialect: str = "code", **detail: Any) -> None:
+        span = where if isinstance(where, Span) else self.span(where)
+        self.facts.append(Fact(name, value, span, key, dialect, tuple(sorted(detail.items()))))
+
+
+Dispatch = Dict[str, List[Tuple[Any, Callable]]]
+
+
+def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
+    enter: Dispatch = {}
+    leave: Dispatch = {}
+    for visitor in visitors:
+        for attr in dir(type(visitor)):
+            if attr.startswith("visit_"):
+                enter.setdefault(attr[6:], []).append((visitor, getattr(visitor, attr)))
+            elif attr.startswith("leave_"):
+                leave.setdefault(attr[6:], []).append((visitor, getattr(visitor, attr)))
+    return enter, leave
+
+
+def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
+    enter, leave = build_dispatch(visitors)
+    dead = set()
+
+    def call(table: Dispatch, node: ast.AST) -> None:
+        for visitor, method in table.get(type(node).__name__, ()):
+            if id(visitor) in dead:
+                continue
+            try:
+                method(node, ctx)
+            except Exception as exc:  # a broken rule must not take the file down
+                dead.add(id(visitor))
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+                ctx.crashes.append((visitor, f"{type(exc).__name__}: {exc} (at {where})", getattr(node, "lineno", 1)))
+
+    stack: List[Tuple[ast.AST, bool]] = [(ctx.doc.tree, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            ctx.ancestors.pop()
+            call(leave, node)
+            continue
+        call(enter, node)
+        ctx.ancestors.append(node)
+        stack.append((node, True))
+        children = list(ast.iter_child_nodes(node))
+        for child in reversed(children):
+            stack.append((child, False))

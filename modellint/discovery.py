@@ -1,0 +1,161 @@
+"""Which files to lint: walk directories, honour excludes and ``.gitignore``.
+
+A file named on the command line is always linted. Directories skip VCS
+folders, virtualenvs, caches and build output, and whatever the
+``.gitignore`` files above and inside them ignore (matched by ``pathspec``,
+which implements git's own wildmatch semantics).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import pathspec
+
+from modellint.parsing.source import kind_of
+
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".bzr", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".nox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".modellint_cache", "build", "dist", "site-packages",
+    ".eggs", ".ipynb_checkpoints",
+})
+
+
+@dataclass(frozen=True)
+class SourcePath:
+    path: str  # absolute, for reading
+    display: str  # relative to the cwd when below it, POSIX separators
+    kind: str
+
+
+def display_path(path: str, cwd: Optional[str] = None) -> str:
+    cwd = cwd or os.getcwd()
+    absolute = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(absolute, cwd)
+    except ValueError:  # another drive on Windows
+        rel = absolute
+    if rel.startswith(".."):
+        rel = absolute
+    return rel.replace(os.sep, "/")
+
+
+def _excluded(display: str, patterns: Sequence[str]) -> bool:
+    if not patterns:
+        return False
+    parts = display.split("/")
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(display, f"*/{pattern}"):
+            return True
+        if any(fnmatch.fnmatch(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def _is_virtualenv(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
+
+
+def _gitignore_spec(directory: str) -> Optional[pathspec.PathSpec]:
+    path = os.path.join(directory, ".gitignore")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+
+
+def _ancestor_specs(directory: str) -> List[Tuple[str, pathspec.PathSpec]]:
+    """``.gitignore`` files above a walked root, up to the repository top."""
+    specs = []
+    current = os.path.dirname(directory)
+    while True:
+        spec = _gitignore_spec(current)
+        if spec:
+            specs.append((current, spec))
+        if os.path.exists(os.path.join(current, ".git")):
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return specs
+
+
+def _ignored(path: str, is_dir: bool, specs: List[Tuple[str, pathspec.PathSpec]]) -> bool:
+    for base, spec in specs:
+        rel = os.path.relpath(path, base).replace(os.sep, "/")
+        if rel.startswith(".."):
+            continue
+        if spec.match_file(rel + ("/" if is_dir else "")):
+            return True
+    return False
+
+
+def discover(paths: Sequence[str], exclude: Sequence[str] = (), respect_gitignore: bool = True) -> Tuple[List[SourcePath], List[str]]:
+    """Files to lint, and error messages for explicit paths that do not exist."""
+    found: Dict[str, SourcePath] = {}
+    errors: List[str] = []
+    for given in paths:
+        absolute = os.path.abspath(given)
+        if os.path.isfile(absolute):
+            kind = kind_of(absolute)
+            if kind is None:
+                continue  # pre-commit and shells pass whatever matched; not ours
+            found[absolute] = SourcePath(absolute, display_path(absolute), kind)
+            continue
+        if not os.path.isdir(absolute):
+            if os.path.islink(absolute):
+                errors.append(f"{given}: dangling symbolic link")
+            else:
+                errors.append(f"{given}: no such file or directory")
+            continue
+        for source in _walk(absolute, exclude, respect_gitignore):
+            found.setdefault(source.path, source)
+    return sorted(found.values(), key=lambda s: s.display), errors
+
+
+def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterator[SourcePath]:
+    specs = _ancestor_specs(root) if respect_gitignore else []
+    visited = set()
+    stack: List[Tuple[str, List[Tuple[str, pathspec.PathSpec]]]] = [(root, specs)]
+    while stack:
+        directory, inherited = stack.pop()
+        try:
+            real = os.path.realpath(directory)
+            if real in visited:  # symlink loops
+                continue
+            visited.add(real)
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        own = _gitignore_spec(directory) if respect_gitignore else None
+        active = inherited + [(directory, own)] if own else inherited
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; loops are caught above
+                is_file = entry.is_file()
+            except OSError:
+                continue
+            display = display_path(entry.path)
+            if is_dir:
+                if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info") or _is_virtualenv(entry.path):
+                    continue
+                if _excluded(display, exclude) or (active and _ignored(entry.path, True, active)):
+                    continue
+                subdirs.append(entry.path)
+            elif is_file:
+                kind = kind_of(entry.name)
+                if kind is None:
+                    continue
+                if _excluded(display, exclude) or (active and _ignored(entry.path, False, active)):
+                    continue
+                yield SourcePath(os.path.abspath(entry.path), display, kind)
+        for sub in reversed(subdirs):
+            stack.append((sub, active))

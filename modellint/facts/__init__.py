@@ -1,0 +1,1 @@
+"""Facts: the training recipe's hyperparameters, each with provenance."""

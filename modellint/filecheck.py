@@ -1,0 +1,148 @@
+"""Per-file work: read, parse once, run every code rule and fact extractor in
+one traversal. The result is plain data (picklable, cacheable): findings,
+facts with provenance, suppression comments and config trees for the
+recipe stage."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from modellint import registry
+from modellint.code.traversal import PyContext, traverse
+from modellint.facts import plain_config
+from modellint.facts.code_literals import CodeLiterals
+from modellint.findings import Finding, Related
+from modellint.parsing.json_doc import parse_json
+from modellint.parsing.problems import ParseProblem
+from modellint.parsing.python_doc import PythonDocument, parse_python
+from modellint.parsing.shell_doc import ShellDocument, parse_shell
+from modellint.parsing.source import decode, read_source
+from modellint.parsing.toml_doc import parse_toml
+from modellint.parsing.tree import Mapping, Node
+from modellint.parsing.yaml_doc import parse_yaml
+from modellint.provenance import Fact, Span
+from modellint.suppression import Suppressions, parse_suppressions
+
+_CONFIG_MODULE = re.compile(r"config|cfg|settings|hparams|hyperparam|params", re.I)
+
+
+@dataclass
+class FileResult:
+    path: str  # display path
+    kind: str
+    findings: List[Finding] = field(default_factory=list)
+    facts: List[Fact] = field(default_factory=list)
+    suppressions: Suppressions = field(default_factory=Suppressions)
+    roots: List[Node] = field(default_factory=list)  # config trees (YAML/JSON/TOML/py config view)
+    shell: Optional[ShellDocument] = None
+    is_config_module: bool = False
+    classes: Dict[str, Any] = field(default_factory=dict)  # code facts shared across files
+
+
+def engine_finding(code: str, path: str, message: str, line: int = 1, column: int = 1, severity: str = "", help: str = "") -> Finding:
+    rule = registry.get(code)
+    return Finding(code, rule.name, severity or rule.severity, message, help or rule.fix, path, line, column, line, column)
+
+
+def finding_from(rule, span: Span, message: str, help: Optional[str], severity: Optional[str], related=()) -> Finding:
+    return Finding(
+        rule.code,
+        rule.name,
+        severity or rule.severity,
+        message,
+        help or rule.fix,
+        span.path,
+        span.line,
+        span.column,
+        span.end_line,
+        span.end_column,
+        tuple(Related(s.path, s.line, s.column, m) for s, m in related),
+    )
+
+
+def _problem_finding(path: str, problem: ParseProblem) -> Finding:
+    return engine_finding(problem.code, path, problem.message, problem.line, problem.column, problem.severity, problem.help)
+
+
+def is_config_module(display: str, tree: ast.Module) -> bool:
+    name = display.rsplit("/", 1)[-1]
+    if _CONFIG_MODULE.search(name) or any(_CONFIG_MODULE.search(part) for part in display.split("/")[:-1]):
+        return True
+    has_code = any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in tree.body)
+    return not has_code
+
+
+class Checker:
+    """Rules instantiated once per process and reused for every file."""
+
+    def __init__(self, enabled: Sequence[str], options: Dict[str, Dict[str, Any]]):
+        self.code_rules = [cls(options.get(cls.code, {})) for cls in registry.code_rules(enabled)]
+
+    def check_path(self, path: str, display: str, kind: str) -> FileResult:
+        text, problem = read_source(path, kind)
+        if problem is not None:
+            return FileResult(display, kind, [_problem_finding(display, problem)])
+        return self.check_text(text, display, kind)
+
+    def check_bytes(self, data: bytes, display: str, kind: str) -> FileResult:
+        text, problem = decode(data, kind)
+        if problem is not None:
+            return FileResult(display, kind, [_problem_finding(display, problem)])
+        return self.check_text(text, display, kind)
+
+    def check_text(self, text: str, display: str, kind: str) -> FileResult:
+        result = FileResult(display, kind)
+        result.suppressions = parse_suppressions(text, kind)
+        if result.suppressions.skip_file:
+            return result
+        if kind == "python":
+            self._python(text, result)
+        elif kind == "shell":
+            result.shell = parse_shell(text, display)
+        else:
+            parser = {"yaml": parse_yaml, "json": parse_json, "toml": parse_toml}[kind]
+            roots, problems = parser(text, display)
+            result.findings.extend(_problem_finding(display, p) for p in problems)
+            result.roots = roots
+            for root in roots:
+                result.facts.extend(plain_config.extract(root, kind))
+                _suppression_ranges(root, result.suppressions)
+        return result
+
+    def _python(self, text: str, result: FileResult) -> None:
+        doc, problems = parse_python(text, result.path)
+        if doc is None:
+            result.findings.extend(_problem_finding(result.path, p) for p in problems)
+            return
+        if result.suppressions.by_line:
+            for node in ast.walk(doc.tree):
+                end = getattr(node, "end_lineno", None)
+                if end and isinstance(node, (ast.stmt, ast.expr)):
+                    result.suppressions.add_range(node.lineno, end)
+        ctx = PyContext(doc)
+        visitors = [CodeLiterals()] + self.code_rules
+        traverse(ctx, visitors)
+        for rule, span, message, help, severity, related in ctx.reports:
+            result.findings.append(finding_from(rule, span, message, help, severity, related))
+        for visitor, summary, line in ctx.crashes:
+            label = getattr(visitor, "code", type(visitor).__name__)
+            result.findings.append(engine_finding("ML999", result.path, f"{label} crashed on this file: {summary}", line))
+        result.facts.extend(ctx.facts)
+        if is_config_module(result.path, doc.tree):
+            result.is_config_module = True
+            view = doc.config_view()
+            result.roots = [view]
+            result.facts.extend(plain_config.extract(view, "pyconfig"))
+
+
+def _suppression_ranges(root: Node, suppressions: Suppressions) -> None:
+    if not suppressions.by_line:
+        return
+    from modellint.parsing.tree import walk
+
+    for _, key, value, _ in walk(root):
+        suppressions.add_range(key.span.line, value.span.end_line)

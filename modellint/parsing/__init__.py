@@ -1,0 +1,1 @@
+"""Parsers: bytes on disk → documents with positions for every value."""

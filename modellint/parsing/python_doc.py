@@ -1,0 +1,176 @@
+"""Python source → ``ast`` module, plus a data view of module-level settings.
+
+Config modules (``configs/train_config.py`` with ``TRAIN = {...}``, MMEngine
+``optim_wrapper = dict(...)``, a ``config.py`` of constants) are read as
+data: literals, ``dict(...)`` calls and simple arithmetic over earlier names
+are folded; anything else is an ``Unknown``. Nothing is ever imported or run.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Dict, List, Optional, Tuple
+
+from modellint.parsing.problems import ParseProblem
+from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_number
+from modellint.provenance import Span
+
+# MMEngine substitutes ``{{_base_.x}}`` textually before parsing; we do the
+# same, keeping every column in place.
+_BASE_TEMPLATE = re.compile(r"\{\{\s*(_base_\.[A-Za-z0-9_.\[\]'\"]+)\s*\}\}")
+
+
+def _untemplate(text: str) -> str:
+    def repl(match):
+        inner = match.group(1)
+        width = len(match.group(0))
+        return inner.center(width)
+
+    return _BASE_TEMPLATE.sub(repl, text)
+
+
+class PythonDocument:
+    def __init__(self, path: str, text: str, tree: ast.Module):
+        self.path = path
+        self.text = text
+        self.tree = tree
+        self._config: Optional[Mapping] = None
+        self._folder: Optional["_ModuleFolder"] = None
+
+    def span(self, node: ast.AST) -> Span:
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0) + 1
+        end_line = getattr(node, "end_lineno", None) or line
+        end_col = (getattr(node, "end_col_offset", None) or col - 1) + 1
+        return Span(self.path, line, col, end_line, end_col)
+
+    def config_view(self) -> Mapping:
+        if self._config is None:
+            self._folder = _ModuleFolder(self)
+            self._config = self._folder.fold_module()
+        return self._config
+
+    def fold(self, expr: ast.expr) -> Node:
+        """Value of an expression using literals and module-level constants."""
+        self.config_view()
+        return self._folder.fold(expr)
+
+    def fold_number(self, expr: Optional[ast.expr]) -> Optional[float]:
+        if expr is None:
+            return None
+        node = self.fold(expr)
+        return as_number(node.value) if isinstance(node, Scalar) else None
+
+
+def parse_python(text: str, path: str) -> Tuple[Optional[PythonDocument], List[ParseProblem]]:
+    source = _untemplate(text) if "{{" in text else text
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        column = exc.offset or 1
+        return None, [ParseProblem("ML901", f"syntax error: {exc.msg} (line {line}, column {column})", line, column)]
+    except (ValueError, RecursionError, MemoryError) as exc:
+        reason = "nesting is too deep to parse" if isinstance(exc, (RecursionError, MemoryError)) else str(exc)
+        return None, [ParseProblem("ML901", f"cannot parse: {reason}")]
+    return PythonDocument(path, text, tree), []
+
+
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Pow: lambda a, b: a**b if abs(b) < 64 else None,
+    ast.Mod: lambda a, b: a % b,
+}
+
+
+class _ModuleFolder:
+    def __init__(self, doc: PythonDocument):
+        self.doc = doc
+        self.env: Dict[str, Node] = {}
+
+    def fold_module(self) -> Mapping:
+        items: List[Tuple[Scalar, Node]] = []
+        for stmt in self.doc.tree.body:
+            targets: List[ast.expr] = []
+            value = None
+            if isinstance(stmt, ast.Assign):
+                targets, value = stmt.targets, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    node = self.fold(value)
+                    self.env[target.id] = node
+                    items.append((Scalar(self.doc.span(target), target.id, target.id), node))
+        return Mapping(self.doc.span(self.doc.tree) if self.doc.tree.body else Span(self.doc.path, 1, 1, 1, 1), items)
+
+    def fold(self, expr: ast.expr, depth: int = 0) -> Node:
+        span = self.doc.span(expr)
+        if depth > 60:
+            return Unknown(span)
+        if isinstance(expr, ast.Constant):
+            return Scalar(span, expr.value, repr(expr.value))
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+            inner = self.fold(expr.operand, depth + 1)
+            number = inner.number() if isinstance(inner, Scalar) else None
+            if number is not None:
+                return Scalar(span, -number if isinstance(expr.op, ast.USub) else number, ast.unparse(expr) if hasattr(ast, "unparse") else "")
+            return Unknown(span)
+        if isinstance(expr, ast.BinOp) and type(expr.op) in _BINOPS:
+            left = self.fold(expr.left, depth + 1)
+            right = self.fold(expr.right, depth + 1)
+            a = left.number() if isinstance(left, Scalar) else None
+            b = right.number() if isinstance(right, Scalar) else None
+            if a is not None and b is not None:
+                try:
+                    result = _BINOPS[type(expr.op)](a, b)
+                except (ZeroDivisionError, OverflowError, ValueError):
+                    result = None
+                if result is not None:
+                    return Scalar(span, result, _text(expr))
+            return Unknown(span, _text(expr))
+        if isinstance(expr, ast.Name):
+            known = self.env.get(expr.id)
+            if isinstance(known, Scalar):
+                return Scalar(span, known.value, expr.id)
+            if known is not None:
+                return known
+            return Unknown(span, expr.id)
+        if isinstance(expr, ast.Dict):
+            items = []
+            for key, value in zip(expr.keys, expr.values):
+                if key is None:  # ``**other``: merge a known mapping
+                    merged = self.fold(value, depth + 1)
+                    if isinstance(merged, Mapping):
+                        items.extend(merged.items)
+                    continue
+                key_node = self.fold(key, depth + 1)
+                if isinstance(key_node, Scalar):
+                    items.append((Scalar(key_node.span, key_node.value if isinstance(key_node.value, str) else str(key_node.value), key_node.raw), self.fold(value, depth + 1)))
+            return Mapping(span, items)
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict" and not expr.args:
+            items = []
+            for keyword in expr.keywords:
+                if keyword.arg is None:
+                    merged = self.fold(keyword.value, depth + 1)
+                    if isinstance(merged, Mapping):
+                        items.extend(merged.items)
+                    continue
+                key_span = Span(self.doc.path, keyword.lineno, keyword.col_offset + 1, keyword.lineno, keyword.col_offset + 1 + len(keyword.arg)) if hasattr(keyword, "lineno") else span
+                items.append((Scalar(key_span, keyword.arg, keyword.arg), self.fold(keyword.value, depth + 1)))
+            return Mapping(span, items)
+        if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+            return Sequence(span, [self.fold(element, depth + 1) for element in expr.elts])
+        return Unknown(span, _text(expr))
+
+
+def _text(expr: ast.expr) -> str:
+    try:
+        return ast.unparse(expr)[:200]
+    except Exception:  # pragma: no cover - ast.unparse is total on parsed trees
+        return ""

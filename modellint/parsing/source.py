@@ -1,0 +1,72 @@
+"""Reading a file from disk: size limit, binary and encoding checks.
+
+Everything that can go wrong before parsing ends here as one problem for
+the file (ML901 for Python, ML902 for configs), never as an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tokenize
+from typing import Optional, Tuple
+
+from modellint.parsing.problems import ParseProblem
+
+KINDS = {
+    ".py": "python",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".toml": "toml",
+    ".sh": "shell",
+    ".bash": "shell",
+}
+MAX_BYTES = 5 * 1024 * 1024
+_NOT_TEXT_HELP = "Save the file as UTF-8 text, or exclude it (`--exclude`) if it is not source or config."
+
+
+def kind_of(path: str) -> Optional[str]:
+    return KINDS.get(os.path.splitext(path)[1].lower())
+
+
+def problem_code(kind: str) -> str:
+    return "ML901" if kind == "python" else "ML902"
+
+
+def decode(data: bytes, kind: str) -> Tuple[Optional[str], Optional[ParseProblem]]:
+    code = problem_code(kind)
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, ParseProblem(code, "binary file (contains NUL bytes); not a text file, not linted", help=_NOT_TEXT_HELP)
+    encoding = "utf-8"
+    if kind == "python":
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as exc:
+            return None, ParseProblem(code, f"cannot read the file's encoding: {exc}")
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
+        return None, ParseProblem(code, f"not valid {encoding} text (byte {getattr(exc, 'start', 0)}): not linted", line, 1, help=_NOT_TEXT_HELP)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, None
+
+
+def read_source(path: str, kind: str) -> Tuple[Optional[str], Optional[ParseProblem]]:
+    code = problem_code(kind)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            return None, ParseProblem(
+                code, f"file is {size / 1e6:.1f} MB, above the {MAX_BYTES // (1024 * 1024)} MB limit; not linted", severity="info",
+                help="Exclude generated or data files with `--exclude` or `extend-exclude` in [tool.modellint].",
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return None, ParseProblem(code, f"cannot read the file: {exc.strerror or exc}", help="Check the file's permissions, or exclude it.")
+    return decode(data, kind)
