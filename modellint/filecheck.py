@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from modellint import registry
 from modellint.code.traversal import PyContext, traverse
-from modellint.facts import plain_config
+from modellint.facts.extractors import extract_all
 from modellint.facts.code_literals import CodeLiterals
 from modellint.findings import Finding, Related
 from modellint.parsing.json_doc import parse_json
@@ -109,7 +109,7 @@ class Checker:
             result.findings.extend(_problem_finding(display, p) for p in problems)
             result.roots = roots
             for root in roots:
-                result.facts.extend(plain_config.extract(root, kind))
+                result.facts.extend(extract_all(root, kind))
                 _suppression_ranges(root, result.suppressions)
         return result
 
@@ -136,7 +136,7 @@ class Checker:
             result.is_config_module = True
             view = doc.config_view()
             result.roots = [view]
-            result.facts.extend(plain_config.extract(view, "pyconfig"))
+            result.facts.extend(extract_all(view, "pyconfig"))
 
 
 def _suppression_ranges(root: Node, suppressions: Suppressions) -> None:
