@@ -13,8 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from modellint import registry
 from modellint.code.traversal import PyContext, traverse
-from modellint.facts.extractors import extract_all
-from modellint.facts.code_literals import CodeLiterals
+from modellint.facts.extractors import code_fact_visitors, extract_all
 from modellint.findings import Finding, Related
 from modellint.parsing.json_doc import parse_json
 from modellint.parsing.problems import ParseProblem
@@ -124,7 +123,7 @@ class Checker:
                 if end and isinstance(node, (ast.stmt, ast.expr)):
                     result.suppressions.add_range(node.lineno, end)
         ctx = PyContext(doc)
-        visitors = [CodeLiterals()] + self.code_rules
+        visitors = code_fact_visitors() + self.code_rules
         traverse(ctx, visitors)
         for rule, span, message, help, severity, related in ctx.reports:
             result.findings.append(finding_from(rule, span, message, help, severity, related))

@@ -1,4 +1,4 @@
-"""Every config-tree fact extractor, in one list.
+"""Every fact extractor, in two lists: config trees and Python code.
 
 Each is a function ``(root: Node, dialect: str) -> List[Fact]`` over a
 positioned config tree (a YAML/JSON/TOML document, the data view of a Python
@@ -18,8 +18,22 @@ CONFIG_EXTRACTORS = [
 ]
 
 
+def code_fact_visitors() -> list:
+    """Fresh visitors (``visit_<Node>(node, ctx)`` calling ``ctx.fact``) for one
+    Python file's single traversal; each is a class with a no-argument constructor."""
+    from modellint.facts.code_literals import CodeLiterals
+
+    return [CodeLiterals()]
+
+
 def extract_all(root: Node, dialect: str) -> List[Fact]:
     facts: List[Fact] = []
+    seen = set()
     for extractor in CONFIG_EXTRACTORS:
-        facts.extend(extractor(root, dialect))
+        for fact in extractor(root, dialect):
+            # two dialects may both understand one key; one fact per value
+            key = (fact.name, fact.span, fact.get("term"), fact.get("section"))
+            if key not in seen:
+                seen.add(key)
+                facts.append(fact)
     return facts
