@@ -16,7 +16,7 @@ from modellint.filecheck import Checker, FileResult, engine_finding, finding_fro
 from modellint.findings import SEVERITY_RANK, Finding, Related
 from modellint.parsing.source import kind_of
 from modellint.provenance import Fact, Span
-from modellint.recipe import Recipe, build_recipes
+from modellint.recipe import ProjectIndex, Recipe, build_recipes
 from modellint.settings import Settings
 
 PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
@@ -167,8 +167,30 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
         absolute = {s.display: s.path for s in sources}
     by_path = {r.path: r for r in results}
     findings: List[Finding] = [f for r in results for f in r.findings]
-    recipes = build_recipes(results, absolute)
+    loaded: Dict[str, FileResult] = {}
+
+    def load(path: str) -> Optional[FileResult]:
+        """A base config outside the given paths (pre-commit passes only changed files)."""
+        kind = kind_of(path)
+        if kind is None or not os.path.isfile(path):
+            return None
+        if _WORKER is None:
+            _init_worker(enabled, options)
+        result = _WORKER.check_path(path, display_path(path), kind)
+        loaded[result.path] = result
+        return result
+
+    roots = {os.getcwd()}
+    projects = ProjectIndex()
+    for given in paths:
+        if given != "-":
+            roots.add(projects.root(os.path.join(os.path.abspath(given), "x")) if os.path.isdir(given) else projects.root(given))
+    recipes, problems = build_recipes(results, absolute, load, sorted(roots))
+    for problem in problems:
+        findings.append(finding_from(registry.get("ML903"), problem.span, problem.message, None, None))
     findings.extend(_run_recipe_rules(recipes, enabled, settings))
+    for path, result in loaded.items():
+        by_path.setdefault(path, result)
 
     enabled_set = set(enabled)
     kept: List[Finding] = []

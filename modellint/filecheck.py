@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from modellint import registry
 from modellint.code.traversal import PyContext, traverse
-from modellint.facts.extractors import code_fact_visitors, extract_all
+from modellint.facts.extractors import code_fact_visitors
 from modellint.findings import Finding, Related
 from modellint.parsing.json_doc import parse_json
 from modellint.parsing.problems import ParseProblem
@@ -26,6 +26,7 @@ from modellint.parsing.yaml_doc import parse_yaml
 from modellint.provenance import Fact, Span
 from modellint.suppression import Suppressions, parse_suppressions
 
+_HYDRA_PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
 _CONFIG_MODULE = re.compile(r"config|cfg|settings|hparams|hyperparam|params", re.I)
 
 
@@ -34,11 +35,12 @@ class FileResult:
     path: str  # display path
     kind: str
     findings: List[Finding] = field(default_factory=list)
-    facts: List[Fact] = field(default_factory=list)
+    facts: List[Fact] = field(default_factory=list)  # from code; config facts come from merged trees
     suppressions: Suppressions = field(default_factory=Suppressions)
     roots: List[Node] = field(default_factory=list)  # config trees (YAML/JSON/TOML/py config view)
     shell: Optional[ShellDocument] = None
     is_config_module: bool = False
+    hydra_package: Optional[str] = None  # ``# @package _global_`` header of a Hydra config
     classes: Dict[str, Any] = field(default_factory=dict)  # code facts shared across files
 
 
@@ -106,9 +108,11 @@ class Checker:
             parser = {"yaml": parse_yaml, "json": parse_json, "toml": parse_toml}[kind]
             roots, problems = parser(text, display)
             result.findings.extend(_problem_finding(display, p) for p in problems)
-            result.roots = roots
+            result.roots = roots  # facts come from the merged tree at the recipe stage
+            if kind == "yaml":
+                header = _HYDRA_PACKAGE.search(text[:2048])
+                result.hydra_package = header.group(1) if header else None
             for root in roots:
-                result.facts.extend(extract_all(root, kind))
                 _suppression_ranges(root, result.suppressions)
         return result
 
@@ -135,7 +139,6 @@ class Checker:
             result.is_config_module = True
             view = doc.config_view()
             result.roots = [view]
-            result.facts.extend(extract_all(view, "pyconfig"))
 
 
 def _suppression_ranges(root: Node, suppressions: Suppressions) -> None:

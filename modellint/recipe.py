@@ -1,30 +1,51 @@
 """The training recipe: which facts belong together, and which value wins.
 
-A recipe is the set of facts one training run sees: a leaf config with its
-bases and overrides, plus the facts found in the same project's code
-(optimizer constructors, schedulers, freeze loops) as context. Rules ask a
-recipe questions (``recipe.all("lr")``, ``recipe.optimizer_family()``) and
-never care which file or dialect answered.
+A recipe is what one training run sees:
+
+* a leaf config (one no other config inherits) merged over its bases
+  (``_BASE_``, ``_base_``, Hydra ``defaults``), with every overridden value
+  kept in the fact's ``chain``;
+* or such a config as a launch script runs it (``--num-gpus 1
+  SOLVER.IMS_PER_BATCH 1 SOLVER.BASE_LR 0.00007``), the overrides set on top;
+* or a project's training code, with argparse defaults replaced by the flags
+  a launch script passes;
+* plus, as ``context``, the facts found in the same project's code
+  (optimizer constructors, schedulers, freeze loops).
+
+Rules ask a recipe questions (``recipe.all("lr")``,
+``recipe.optimizer_family()``) and never care which file or dialect answered.
+When something cannot be known, the fact is absent and rules stay silent.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from modellint.facts import names
-from modellint.provenance import Fact
+from modellint.facts.extractors import extract_all
+from modellint.facts.launch import Launch, parse_launches
+from modellint.facts.references import BaseRef, base_refs
+from modellint.merge import Merger, nest, resolve_base_templates, scalar_from_text
+from modellint.parsing.tree import Mapping, Node, Scalar, as_number
+from modellint.provenance import Fact, Span
 
 PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "README.md", "README.rst")
+CONFIG_KINDS = ("yaml", "json", "toml")
+MAX_DEPTH = 32
+_LAYOUT = re.compile(r"_(\d+)xb(\d+)[_\-.]")
 
 
 @dataclass
 class Recipe:
-    name: str  # the leaf file (or project directory) this recipe is named after
+    name: str  # the leaf file, launch line or project this recipe is named after
     facts: List[Fact]
     context: List[Fact] = field(default_factory=list)
-    files: Sequence[str] = ()
+    files: Sequence[str] = ()  # display paths, bases first, launch script last
+    root: Optional[Node] = None  # the merged config tree, when the recipe has one
+    complete: bool = True  # False for fragments (a Hydra group file on its own)
 
     def all(self, name: str) -> List[Fact]:
         return [fact for fact in self.facts if fact.name == name]
@@ -37,7 +58,7 @@ class Recipe:
         for pool in (self.all(name), self.context_all(name)):
             values = {repr(f.value) for f in pool}
             if len(values) == 1:
-                return pool[0]
+                return pool[-1]
             if len(values) > 1:
                 return None
         return None
@@ -53,7 +74,14 @@ class Recipe:
 
     def optimizer_fact(self) -> Optional[Fact]:
         pool = self.all(names.OPTIMIZER) or self.context_all(names.OPTIMIZER)
-        return pool[0] if pool else None
+        return pool[-1] if pool else None
+
+    def layer(self, fact: Fact) -> int:
+        """Position of the file that set ``fact`` in this recipe (bases first)."""
+        try:
+            return list(self.files).index(fact.span.path)
+        except ValueError:
+            return -1
 
 
 class ProjectIndex:
@@ -65,7 +93,6 @@ class ProjectIndex:
     def root(self, path: str) -> str:
         directory = os.path.dirname(os.path.abspath(path))
         trail = []
-        found = None
         while True:
             if directory in self._cache:
                 found = self._cache[directory]
@@ -84,22 +111,304 @@ class ProjectIndex:
         return found
 
 
-def build_recipes(results: Iterable, absolute: Dict[str, str]) -> List[Recipe]:
-    """One recipe per config file, one per project's code; code facts are context."""
-    projects = ProjectIndex()
-    code_pool: Dict[str, List[Fact]] = {}
-    config_results = []
-    for result in results:
-        if not result.facts:
+@dataclass
+class Problem:
+    """An ML903 for the engine to report."""
+
+    span: Span
+    message: str
+
+
+def _is_config(result) -> bool:
+    return result.kind in CONFIG_KINDS or (result.kind == "python" and result.is_config_module)
+
+
+class RecipeBuilder:
+    def __init__(self, results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]],
+                 allowed_roots: Sequence[str]):
+        self.results = list(results)
+        self.absolute = absolute  # display → absolute path
+        self.by_abs = {absolute[r.path]: r for r in self.results if r.path in absolute}
+        self.load = load
+        self.allowed = [os.path.abspath(root) for root in allowed_roots]
+        self.projects = ProjectIndex()
+        self.problems: List[Problem] = []
+        self._resolved: Dict[str, List[Tuple[BaseRef, Optional[str]]]] = {}
+        self._reported: set = set()
+
+    # -- files -------------------------------------------------------------
+    def _inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.allowed)
+
+    def _result(self, path: str):
+        if path in self.by_abs:
+            return self.by_abs[path]
+        loaded = self.load(path)
+        if loaded is not None:
+            self.by_abs[path] = loaded
+            self.absolute[loaded.path] = path
+        return loaded
+
+    def _problem(self, span: Span, message: str) -> None:
+        key = (span.path, span.line, span.column)
+        if key not in self._reported:
+            self._reported.add(key)
+            self.problems.append(Problem(span, message))
+
+    def _candidates(self, ref: BaseRef, directory: str) -> List[str]:
+        if ref.style == "hydra":
+            name = ref.ref if ref.ref.endswith((".yaml", ".yml")) else ref.ref + ".yaml"
+            rel = os.path.join(ref.group, name) if ref.group else name
+            out, current = [], directory
+            for _ in range(4):  # the group may live beside this file or beside the primary config
+                out.append(os.path.join(current, rel))
+                current = os.path.dirname(current)
+            return out
+        return [os.path.join(directory, os.path.expanduser(ref.ref))]
+
+    def bases_of(self, path: str) -> List[Tuple[BaseRef, Optional[str]]]:
+        if path in self._resolved:
+            return self._resolved[path]
+        result = self._result(path)
+        resolved: List[Tuple[BaseRef, Optional[str]]] = []
+        self._resolved[path] = resolved
+        if result is None or not result.roots:
+            return resolved
+        directory = os.path.dirname(path)
+        for ref in base_refs(result.roots[0]):
+            target = None
+            outside = None
+            for candidate in self._candidates(ref, directory):
+                candidate = os.path.normpath(candidate)
+                if os.path.isfile(candidate):
+                    if self._inside(candidate):
+                        target = candidate
+                    else:
+                        outside = candidate
+                    break
+            if target is None:
+                if outside is not None:
+                    self._problem(ref.span, f"base config '{ref.ref}' resolves outside the linted tree ({outside}); not read")
+                elif ref.style != "hydra" or os.path.isdir(os.path.join(directory, ref.group or ".")):
+                    what = {"yacs": "_BASE_", "mmengine": "_base_", "hydra": "Hydra default"}[ref.style]
+                    self._problem(ref.span, f"{what} '{ref.ref}' cannot be found (looked in {os.path.relpath(self._candidates(ref, directory)[0])})")
+            resolved.append((ref, target))
+        return resolved
+
+    def chain(self, path: str, stack: Tuple[str, ...] = ()) -> List[Tuple[str, str]]:
+        """Files of a recipe in merge order as (absolute path, package), bases first."""
+        if path in stack:
+            result = self.by_abs.get(stack[-1])
+            cycle = " → ".join(os.path.basename(p) for p in stack + (path,))
+            for ref, target in self._resolved.get(stack[-1], []):
+                if target == path:
+                    self._problem(ref.span, f"config inheritance cycle: {cycle}")
+            return []
+        if len(stack) > MAX_DEPTH:
+            return []
+        out: List[Tuple[str, str]] = []
+        self_included = False
+        for ref, target in self.bases_of(path):
+            if target is None:
+                continue
+            for base, package in self.chain(target, stack + (path,)):
+                out.append((base, _join(ref.package, package)))
+        out.append((path, ""))
+        seen, unique = set(), []
+        for item in out:
+            if item not in seen:
+                seen.add(item)
+                unique.append(item)
+        return unique
+
+    # -- merging -----------------------------------------------------------
+    def merged(self, path: str) -> Tuple[Optional[Node], Merger, List[str]]:
+        merger = Merger()
+        root: Optional[Node] = None
+        files: List[str] = []
+        for file_path, package in self.chain(path):
+            result = self._result(file_path)
+            if result is None or not result.roots:
+                continue
+            package = "" if result.hydra_package == "_global_" else package
+            tree = resolve_base_templates(result.roots[0], root) if result.kind == "python" else result.roots[0]
+            tree = nest(package, tree)
+            root = tree if root is None else merger.merge(root, tree)
+            files.append(result.path)
+        return root, merger, files
+
+    def facts_of(self, root: Node, merger: Merger, dialect: str, leaf_display: str) -> List[Fact]:
+        facts = []
+        for fact in extract_all(root, dialect):
+            older = [_fact_from_scalar(fact, s) for s in merger.history.get(fact.key, [])]
+            facts.append(replace(fact, chain=tuple(f for f in older if f is not None)) if older else fact)
+        match = _LAYOUT.search(os.path.basename(leaf_display))
+        if match and isinstance(root, Mapping) and (root.get("_base_") is not None or root.get("train_dataloader") is not None):
+            span = Span(leaf_display, 1, 1, 1, 1)
+            facts.append(Fact(names.DEVICES, int(match.group(1)), span, f"file name '{match.group(0).strip('_.-')}'", "mmengine",
+                              (("implied", True),)))
+        return facts
+
+    # -- recipes -----------------------------------------------------------
+    def build(self) -> List[Recipe]:
+        code_pool: Dict[str, List[Fact]] = {}
+        configs, shells = [], []
+        for result in self.results:
+            if result.kind == "shell" and result.shell is not None:
+                shells.append(result)
+            elif _is_config(result):
+                configs.append(result)
+            if result.facts:
+                code_pool.setdefault(self.projects.root(self.absolute[result.path]), []).extend(result.facts)
+        inherited = set()
+        for result in configs:
+            for _, target in self.bases_of(self.absolute[result.path]):
+                if target:
+                    inherited.add(target)
+        for result in configs:
+            if self.absolute[result.path] in inherited:
+                self.chain(self.absolute[result.path])  # reports cycles no leaf reaches
+        recipes: List[Recipe] = []
+        for project, facts in sorted(code_pool.items()):
+            recipes.append(Recipe(project, facts, [], sorted({f.span.path for f in facts})))
+        for result in configs:
+            path = self.absolute[result.path]
+            if path in inherited:
+                continue
+            recipe = self._config_recipe(path, result, code_pool)
+            if recipe is not None:
+                recipes.append(recipe)
+        for result in shells:
+            for launch in parse_launches(result.shell):
+                recipe = self._launch_recipe(result, launch, code_pool)
+                if recipe is not None:
+                    recipes.append(recipe)
+        return recipes
+
+    def _config_recipe(self, path: str, result, code_pool) -> Optional[Recipe]:
+        root, merger, files = self.merged(path)
+        if root is None:
+            return None
+        facts = self.facts_of(root, merger, "pyconfig" if result.kind == "python" else result.kind, result.path)
+        facts.extend(result.facts)  # literals in a config module's own code
+        context = code_pool.get(self.projects.root(path), [])
+        return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path))
+
+    def _launch_recipe(self, script, launch: Launch, code_pool) -> Optional[Recipe]:
+        script_path = self.absolute[script.path]
+        project = self.projects.root(script_path)
+        name = f"{script.path}:{launch.line}"
+        if launch.config is not None:
+            if "$" in launch.config.text:
+                return None  # a path only the shell knows
+            config_path = self._find_launched(launch.config.text, script_path, project)
+            if config_path is None:
+                self._problem(launch.config.span, f"the config '{launch.config.text}' this command trains cannot be found")
+                return None
+            result = self._result(config_path)
+            if result is None or not result.roots:
+                return None
+            root, merger, files = self.merged(config_path)
+            if root is None:
+                return None
+            for key, word in launch.overrides:
+                root = merger.set_path(root, key, scalar_from_text(word.text, word.span))
+            for flag, word in launch.flags:
+                if "." in flag:  # LightningCLI: --trainer.gradient_clip_val 0.2
+                    root = merger.set_path(root, flag.lstrip("-"), scalar_from_text(word.text, word.span))
+            facts = self.facts_of(root, merger, result.kind, result.path)
+            facts.extend(self._launch_devices(launch))
+            facts.extend(self._flag_facts(launch, []))
+            return Recipe(name, facts, code_pool.get(project, []), files + [script.path], root)
+        if not launch.flags:
+            return None
+        code = code_pool.get(project, [])
+        overridden, flag_facts = self._flag_overrides(launch, code)
+        if not flag_facts:
+            return None
+        facts = [f for f in code if id(f) not in overridden] + flag_facts + self._launch_devices(launch)
+        return Recipe(name, facts, [], sorted({f.span.path for f in code}) + [script.path])
+
+    def _find_launched(self, text: str, script_path: str, project: str) -> Optional[str]:
+        bases = [os.getcwd(), project, os.path.dirname(script_path)]
+        parent = os.path.dirname(project)
+        bases.append(parent)
+        for base in bases:
+            candidate = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
+            if os.path.isfile(candidate) and self._inside(candidate):
+                return candidate
+        return None
+
+    def _launch_devices(self, launch: Launch) -> List[Fact]:
+        if launch.gpus is None:
+            return []
+        number = as_number(launch.gpus.text)
+        if number is None or number < 1:
+            return []
+        return [Fact(names.DEVICES, int(number), launch.gpus.span, "GPUs on the command line", "shell")]
+
+    def _flag_facts(self, launch: Launch, code: List[Fact]) -> List[Fact]:
+        items = []
+        for flag, word in launch.flags:
+            if "." in flag:
+                continue
+            key = flag.lstrip("-").replace("-", "_")
+            items.append((Scalar(word.span, key, flag), scalar_from_text(word.text, word.span)))
+        if not items:
+            return []
+        return extract_all(Mapping(items[0][0].span, items), "shell")
+
+    def _flag_overrides(self, launch: Launch, code: List[Fact]) -> Tuple[set, List[Fact]]:
+        """Flags a script passes replace the argparse defaults of the same option."""
+        flag_facts = self._flag_facts(launch, code)
+        overridden = set()
+        out = []
+        for fact in flag_facts:
+            option = "--" + fact.key.replace("-", "_").lower()
+            defaults = [f for f in code if f.dialect == "argparse" and f.key.replace("-", "_").lower() == option and f.name == fact.name]
+            for default in defaults:
+                overridden.add(id(default))
+            out.append(replace(fact, key=option, chain=tuple(defaults)))
+        return overridden, out
+
+
+def _join(outer: str, inner: str) -> str:
+    return ".".join(part for part in (outer, inner) if part)
+
+
+def _fact_from_scalar(fact: Fact, scalar: Scalar) -> Optional[Fact]:
+    value = scalar.value
+    number = as_number(value)
+    if isinstance(fact.value, (int, float)) and not isinstance(fact.value, bool):
+        if number is None:
+            return None
+        value = number
+    return Fact(fact.name, value, scalar.span, fact.key, fact.dialect, fact.detail)
+
+
+def _is_hydra_fragment(path: str) -> bool:
+    """A YAML in a folder that a sibling config's Hydra ``defaults`` names as a group."""
+    directory = os.path.dirname(path)
+    group = os.path.basename(directory)
+    parent = os.path.dirname(directory)
+    try:
+        siblings = [n for n in os.listdir(parent) if n.endswith((".yaml", ".yml"))]
+    except OSError:
+        return False
+    for name in siblings[:50]:
+        try:
+            with open(os.path.join(parent, name), encoding="utf-8", errors="replace") as handle:
+                head = handle.read(4096)
+        except OSError:
             continue
-        if result.kind == "python" and not result.is_config_module:
-            code_pool.setdefault(projects.root(absolute[result.path]), []).extend(result.facts)
-        else:
-            config_results.append(result)
-    recipes = []
-    for project, facts in sorted(code_pool.items()):
-        recipes.append(Recipe(project, facts, [], sorted({f.span.path for f in facts})))
-    for result in config_results:
-        context = code_pool.get(projects.root(absolute[result.path]), [])
-        recipes.append(Recipe(result.path, list(result.facts), context, [result.path]))
-    return recipes
+        if "defaults" in head and re.search(r"^\s*-\s*(override\s+)?/?%s\s*:" % re.escape(group), head, re.M):
+            return True
+    return False
+
+
+def build_recipes(results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]] = lambda p: None,
+                  allowed_roots: Sequence[str] = ()) -> Tuple[List[Recipe], List[Problem]]:
+    builder = RecipeBuilder(results, absolute, load, list(allowed_roots) or [os.getcwd()])
+    recipes = builder.build()
+    return recipes, builder.problems

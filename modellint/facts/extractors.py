@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import List
 
-from modellint.facts import plain_config
+from modellint.facts import detectron2, mmengine, plain_config
 from modellint.parsing.tree import Node
 from modellint.provenance import Fact
 
 CONFIG_EXTRACTORS = [
     plain_config.extract,
+    detectron2.extract,
+    mmengine.extract,
 ]
 
 

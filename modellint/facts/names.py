@@ -22,3 +22,4 @@ KL_ANNEAL = "kl.anneal"
 FREEZE = "freeze"  # detail: section; value True when that section is frozen
 NORM = "norm"  # normalisation layer type (BN, SyncBN, GN, LN, FrozenBN)
 MODEL_ARCH = "model.arch"  # hints such as "transformer"
+DEVICES_REFERENCE = "devices.reference"  # detectron2 SOLVER.REFERENCE_WORLD_SIZE

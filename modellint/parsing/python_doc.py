@@ -107,7 +107,27 @@ class _ModuleFolder:
                     node = self.fold(value)
                     self.env[target.id] = node
                     items.append((Scalar(self.doc.span(target), target.id, target.id), node))
+                elif isinstance(target, ast.Attribute):
+                    # detectron2 LazyConfig: ``train.max_iter = 90000``
+                    path = _attribute_path(target)
+                    if path and path[0] in self.env and isinstance(self.env[path[0]], Mapping):
+                        self._set(self.env[path[0]], path[1:], Scalar(self.doc.span(target), path[-1], path[-1]), self.fold(value))
         return Mapping(self.doc.span(self.doc.tree) if self.doc.tree.body else Span(self.doc.path, 1, 1, 1, 1), items)
+
+    def _set(self, mapping: Mapping, path: List[str], key: Scalar, value: Node) -> None:
+        for index, (existing, child) in enumerate(mapping.items):
+            if existing.value == path[0]:
+                if len(path) == 1:
+                    mapping.items[index] = (existing, value)
+                elif isinstance(child, Mapping):
+                    self._set(child, path[1:], key, value)
+                return
+        if len(path) == 1:
+            mapping.items.append((key, value))
+        else:
+            child = Mapping(value.span, [])
+            mapping.items.append((Scalar(key.span, path[0], path[0]), child))
+            self._set(child, path[1:], key, value)
 
     def fold(self, expr: ast.expr, depth: int = 0) -> Node:
         span = self.doc.span(expr)
@@ -136,8 +156,7 @@ class _ModuleFolder:
             return Unknown(span, _text(expr))
         if isinstance(expr, ast.Name):
             known = self.env.get(expr.id)
-            if isinstance(known, Scalar):
-                return Scalar(span, known.value, expr.id)
+            # the value's provenance is where it was written, not where it is used
             if known is not None:
                 return known
             return Unknown(span, expr.id)
@@ -164,9 +183,29 @@ class _ModuleFolder:
                 key_span = Span(self.doc.path, keyword.lineno, keyword.col_offset + 1, keyword.lineno, keyword.col_offset + 1 + len(keyword.arg)) if hasattr(keyword, "lineno") else span
                 items.append((Scalar(key_span, keyword.arg, keyword.arg), self.fold(keyword.value, depth + 1)))
             return Mapping(span, items)
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Call) and _text(expr.func.func) in ("L", "LazyCall") and expr.func.args:
+            # detectron2 LazyConfig: ``L(torch.optim.SGD)(lr=0.02)`` is data with a target
+            target = Scalar(self.doc.span(expr.func.args[0]), _text(expr.func.args[0]), "")
+            items = [(Scalar(target.span, "_target_", "_target_"), target)]
+            for keyword in expr.keywords:
+                if keyword.arg:
+                    items.append((Scalar(self.doc.span(keyword.value), keyword.arg, keyword.arg), self.fold(keyword.value, depth + 1)))
+            return Mapping(span, items)
         if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
             return Sequence(span, [self.fold(element, depth + 1) for element in expr.elts])
         return Unknown(span, _text(expr))
+
+
+def _attribute_path(target: ast.Attribute) -> List[str]:
+    parts = []
+    node: ast.expr = target
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return []
+    parts.append(node.id)
+    return list(reversed(parts))
 
 
 def _text(expr: ast.expr) -> str:
