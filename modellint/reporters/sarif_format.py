@@ -1,12 +1,24 @@
 """SARIF 2.1.0 for GitHub code scanning and other static-analysis viewers."""
 
 import json
+import re
+from urllib.parse import quote
 
 from modellint import __version__, registry
 from modellint.docs import rule_markdown
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 INFORMATION_URI = "https://github.com/modellint/modellint"
+
+
+def _artifact(path):
+    """A SARIF artifactLocation: a percent-encoded URI reference, relative to %SRCROOT% when the
+    path is (spaces, '%', ',' and ':' in file names would otherwise make an invalid URI)."""
+    if path.startswith("/"):
+        return {"uri": "file://" + quote(path)}
+    if re.match(r"[A-Za-z]:/", path):  # an absolute Windows path (display paths use '/')
+        return {"uri": "file:///" + path[:2] + quote(path[2:])}
+    return {"uri": quote(path), "uriBaseId": "%SRCROOT%"}
 
 
 def _location(path, line, column, end_line=None, end_column=None):
@@ -16,7 +28,7 @@ def _location(path, line, column, end_line=None, end_column=None):
         region["endColumn"] = max(1, end_column or 1)
         if region["endLine"] == region["startLine"] and region["endColumn"] < region["startColumn"]:
             region["endColumn"] = region["startColumn"]
-    return {"physicalLocation": {"artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"}, "region": region}}
+    return {"physicalLocation": {"artifactLocation": _artifact(path), "region": region}}
 
 
 def render(findings, context) -> str:
