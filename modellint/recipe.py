@@ -247,7 +247,7 @@ class RecipeBuilder:
         if match and isinstance(root, Mapping) and (root.get("_base_") is not None or root.get("train_dataloader") is not None):
             span = Span(leaf_display, 1, 1, 1, 1)
             facts.append(Fact(names.DEVICES, int(match.group(1)), span, f"file name '{match.group(0).strip('_.-')}'", "mmengine",
-                              (("implied", True),)))
+                              (("implied", True), ("per_device", int(match.group(2))))))
         return facts
 
     # -- recipes -----------------------------------------------------------

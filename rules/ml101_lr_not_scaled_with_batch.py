@@ -30,6 +30,12 @@ def _before(fact: Fact, layer: int, recipe) -> Optional[Fact]:
     return None
 
 
+def _batch_text(batch: Fact, devices: Optional[Fact]) -> str:
+    if devices is None:
+        return batch.key
+    return f"{batch.key} {format_value(batch.value)} x {devices.value} GPUs from the {devices.key}"
+
+
 class LrNotScaledWithBatch(RecipeRule):
     code = "ML101"
     name = "lr-not-scaled-with-batch"
@@ -141,7 +147,12 @@ class LrNotScaledWithBatch(RecipeRule):
 
     # -- a value that overrides an inherited one ---------------------------
     def _batch_pair(self, recipe) -> Optional[Tuple[Fact, Fact]]:
-        for name in (names.BATCH_GLOBAL, names.BATCH_PER_DEVICE):
+        candidates = [names.BATCH_GLOBAL]
+        # a per-device batch compares like with like only when the GPU count is not
+        # part of the story (MMEngine names it per leaf file, declares its reference)
+        if recipe.get(names.BATCH_REFERENCE) is None and not any(d.get("implied") for d in recipe.all(names.DEVICES)):
+            candidates.append(names.BATCH_PER_DEVICE)
+        for name in candidates:
             facts = [f for f in recipe.all(name) if f.chain]
             if len(facts) == 1:
                 batch = facts[0]
@@ -197,12 +208,16 @@ class LrNotScaledWithBatch(RecipeRule):
         devices = recipe.all(names.DEVICES)
         if ref is None or ref.get("auto_scale") or per_device is None or len({d.value for d in devices}) != 1:
             return
+        if any(d.get("implied") and d.get("per_device") != per_device.value for d in devices):
+            return  # the file name's layout disagrees with the config itself: neither can be trusted
         effective = per_device.value * devices[0].value
         expected = self._expected(lr.value, effective, ref.value)
-        self._judge(recipe, lr, expected, effective, ref.value, per_device, ref, lr, report, declared=True)
+        # the GPU count is what makes this recipe differ from its reference: report there
+        self._judge(recipe, lr, expected, effective, ref.value, per_device, ref, lr, report, declared=True,
+                    at=devices[-1])
 
     def _judge(self, recipe, lr: Fact, expected: float, batch: float, ref_batch: float, batch_fact: Fact,
-               ref_fact: Fact, ref_lr: Fact, report, declared: bool = False) -> None:
+               ref_fact: Fact, ref_lr: Fact, report, declared: bool = False, at: Optional[Fact] = None) -> None:
         tolerance = self.option("tolerance")
         if expected <= 0 or batch == ref_batch:
             return
@@ -210,13 +225,13 @@ class LrNotScaledWithBatch(RecipeRule):
         if 1 / tolerance <= ratio <= tolerance:
             return
         lr_changed = recipe.layer(lr) >= recipe.layer(batch_fact) and lr is not ref_lr
-        where = lr if lr_changed else batch_fact
+        where = at or (lr if lr_changed else batch_fact)
         change = f"{ref_batch / batch:g}x smaller" if batch < ref_batch else f"{batch / ref_batch:g}x larger"
         what_ref = "the declared reference" if declared else "the value it overrides"
         rule = "sqrt" if self.option("scaling") == "sqrt" else "linear"
         off = f"{ratio:.2g}x too high" if ratio > 1 else f"{1 / ratio:.2g}x too low"
         message = (
-            f"effective batch {batch:g} ({batch_fact.key}) is {change} than {what_ref}, {ref_batch:g}, "
+            f"effective batch {batch:g} ({_batch_text(batch_fact, at)}) is {change} than {what_ref}, {ref_batch:g}, "
             f"but the LR {format_value(lr.value)} ({lr.key}) was not rescaled to match: {rule} scaling expects "
             f"{format_value(expected)} ({format_value(ref_lr.value)} x {batch:g}/{ref_batch:g}{', square root' if rule == 'sqrt' else ''}), "
             f"{off}"
@@ -224,9 +239,9 @@ class LrNotScaledWithBatch(RecipeRule):
         related = [(ref_fact, f"{ref_fact.key} {format_value(ref_fact.value)} set here")]
         if ref_lr is not lr:
             related.append((ref_lr, f"{ref_lr.key} {format_value(ref_lr.value)} set here"))
-        if where is lr:
+        if where is not batch_fact:
             related.insert(0, (batch_fact, f"{batch_fact.key} {format_value(batch_fact.value)} set here"))
-        else:
+        if where is not lr:
             related.append((lr, f"{lr.key} {format_value(lr.value)} set here"))
         report(where, message, related=related,
                help=f"Set the LR to {format_value(expected)}, or keep the effective batch at {ref_batch:g} "
