@@ -165,5 +165,18 @@ def rule_command(code: str) -> None:
     click.echo(rule_markdown(rules[up]))
 
 
+@main.command("server")
+def server_command() -> None:
+    """Run the language server (LSP over stdio) for editors; needs pygls."""
+    import importlib.util
+
+    if importlib.util.find_spec("pygls") is None or importlib.util.find_spec("lsprotocol") is None:
+        click.echo("modellint: error: the language server needs pygls: pip install 'modellint[lsp]'", err=True)
+        sys.exit(2)
+    from modellint.lsp_server import serve
+
+    serve()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
