@@ -160,7 +160,7 @@ def rule_command(code: str) -> None:
         if code in by_name:
             up = by_name[code]
         else:
-            click.echo(f"modellint: error: unknown rule '{code}'{_closest(up, list(rules) + list(by_name))}", err=True)
+            click.echo(f"modellint: error: unknown rule '{code}'{_closest(up, list(rules)) or _closest(code.lower(), list(by_name))}", err=True)
             sys.exit(2)
     click.echo(rule_markdown(rules[up]))
 
