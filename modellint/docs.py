@@ -64,5 +64,33 @@ def rules_table(link_prefix: str = "docs/rules.md") -> str:
     return "\n".join(out)
 
 
+README_START = "<!-- rules-table:start -->"
+README_END = "<!-- rules-table:end -->"
+
+
+def readme_with_table(readme: str) -> str:
+    """The README with its rule table regenerated between the markers."""
+    head, rest = readme.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{rules_table()}\n{README_END}{tail}"
+
+
+def write_docs(root: str) -> None:
+    import os
+
+    with open(os.path.join(root, "docs", "rules.md"), "w", encoding="utf-8") as handle:
+        handle.write(rules_markdown())
+    path = os.path.join(root, "README.md")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(readme_with_table(text))
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(rules_markdown(), end="")
+    import sys
+
+    if "--write" in sys.argv:
+        write_docs(sys.argv[sys.argv.index("--write") + 1] if len(sys.argv) > sys.argv.index("--write") + 1 else ".")
+    else:
+        print(rules_markdown(), end="")

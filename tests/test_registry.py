@@ -1,0 +1,39 @@
+"""Every rule is registered once, matches the fixed catalogue, and documents itself."""
+
+from modellint import registry
+from modellint.catalogue import CATALOGUE
+from modellint.rule import EngineRule
+
+# A crash cannot be written as an input file, and instantiation findings need a
+# model built with torch; these rules prove themselves in their own tests.
+NO_FLAG_EXAMPLE = {"ML999", "ML601", "ML602", "ML603"}
+
+
+def test_catalogue_codes_and_names_are_unique():
+    names = [name for name, _ in CATALOGUE.values()]
+    assert len(names) == len(set(names))
+
+
+def test_registered_rules_match_the_catalogue():
+    for code, cls in registry.all_rules().items():
+        assert code in CATALOGUE, f"{code} is not in the catalogue"
+        name, severity = CATALOGUE[code]
+        assert cls.name == name, (code, cls.name, name)
+        assert cls.severity == severity, (code, cls.severity, severity)
+
+
+def test_every_rule_documents_itself():
+    for code, cls in registry.all_rules().items():
+        assert cls.summary and cls.rationale and cls.fix, code
+        assert len(cls.summary.splitlines()) == 1, code
+        kinds = {example.flags for example in cls.examples}
+        assert False in kinds, f"{code} has no must-not-flag example"
+        if code not in NO_FLAG_EXAMPLE:
+            assert True in kinds, f"{code} has no must-flag example"
+        for option in cls.options:
+            assert option.description, (code, option.name)
+
+
+def test_engine_codes_are_registered():
+    for code in registry.ENGINE_CODES:
+        assert issubclass(registry.get(code), EngineRule)
