@@ -365,11 +365,12 @@ class RecipeBuilder:
         overridden = set()
         out = []
         for fact in flag_facts:
-            option = "--" + fact.key.replace("-", "_").lower()
-            defaults = [f for f in code if f.dialect == "argparse" and f.key.replace("-", "_").lower() == option and f.name == fact.name]
+            option = fact.key.lstrip("-").replace("-", "_").lower()
+            defaults = [f for f in code if f.dialect == "argparse" and f.name == fact.name
+                        and f.key.lstrip("-").replace("-", "_").lower() == option]
             for default in defaults:
                 overridden.add(id(default))
-            out.append(replace(fact, key=option, chain=tuple(defaults)))
+            out.append(replace(fact, key="--" + option, chain=tuple(defaults)))
         return overridden, out
 
 

@@ -1,0 +1,111 @@
+"""Parsers: positions for every value, safe YAML, shell words, Python configs as data."""
+
+import os
+
+import pytest
+
+from modellint.parsing.json_doc import parse_json
+from modellint.parsing.python_doc import parse_python
+from modellint.parsing.shell_doc import parse_shell
+from modellint.parsing.source import decode
+from modellint.parsing.tree import Mapping, Scalar, Unknown, as_number, walk
+from modellint.parsing.yaml_doc import parse_yaml
+
+
+def entries(root):
+    return {".".join(path): (value, key) for path, key, value, _ in walk(root)}
+
+
+def test_yaml_positions_and_yaml11_numbers():
+    docs, problems = parse_yaml("optimizer:\n  lr: 1e-4\n  momentum: 0.9\nsteps: (60000, 80000)\n", "c.yaml")
+    assert not problems
+    found = entries(docs[0])
+    lr, key = found["optimizer.lr"]
+    assert lr.value == "1e-4", "PyYAML (YAML 1.1) reads 1e-4 as a string"
+    assert as_number(lr.value) == 1e-4
+    assert (lr.span.line, lr.span.column, key.span.column) == (2, 7, 3)
+    assert found["optimizer.momentum"][0].value == 0.9
+    assert found["steps"][0].value == "(60000, 80000)"
+
+
+def test_yaml_never_constructs_objects(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"a: !!python/object/apply:os.system ['touch {marker}']\nb: !include base.yaml\nc: !!python/tuple [1, 2]\n"
+    docs, problems = parse_yaml(text, "c.yaml")
+    assert not problems and not marker.exists()
+    assert isinstance(docs[0], Mapping) and docs[0].get("b").value == "base.yaml"
+
+
+def test_yaml_errors_and_duplicates():
+    _, problems = parse_yaml("a: [1, 2\nb: 3\n", "c.yaml")
+    assert problems[0].code == "ML902" and problems[0].line >= 1
+    docs, problems = parse_yaml("lr: 1\nx: 2\nlr: 3\n", "c.yaml")
+    assert [(p.code, p.line) for p in problems] == [("ML902", 3)]
+    assert docs[0].get("lr").value == 3
+
+
+def test_yaml_alias_bomb_is_cheap():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 30):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    docs, problems = parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+    assert not problems
+    assert sum(1 for _ in walk(docs[0])) < 100
+
+
+def test_json_positions_and_errors():
+    docs, problems = parse_json('{\n  "optimizer": {"params": {"lr": 3e-5}},\n  "gradient_clipping": 1.0\n}\n', "ds.json")
+    assert not problems
+    found = entries(docs[0])
+    assert found["optimizer.params.lr"][0].span.line == 2
+    assert as_number(found["optimizer.params.lr"][0].value) == 3e-5
+    _, problems = parse_json('{"a": 1,}\n', "ds.json")
+    assert problems[0].code == "ML902" and "line 1" in problems[0].message
+
+
+def test_decode_bom_crlf_and_binary():
+    text, problem = decode("\ufefflr: 0.1\r\n".encode("utf-8"), "yaml")
+    assert problem is None and text.startswith("lr")
+    docs, _ = parse_yaml(text, "c.yaml")
+    assert docs[0].get("lr").span.column == 5
+    _, problem = decode(b"\x00\x01", "python")
+    assert problem.code == "ML901" and "binary" in problem.message
+
+
+def test_python_config_module_is_data():
+    text = (
+        "base_lr = 0.004\n"
+        "TRAIN = {'learning_rate': base_lr * 2, 'opt': dict(type='AdamW', lr=base_lr), **{'x': 1}}\n"
+        "optimizer = dict(type=AdamW, betas=(0.9, 0.999))\n"
+        "lr = {{_base_.lr}}\n"
+    )
+    doc, problems = parse_python(text, "configs/x.py")
+    assert not problems
+    view = doc.config_view()
+    train = view.get("TRAIN")
+    assert train.get("learning_rate").value == pytest.approx(0.008)
+    assert train.get("opt").get("lr").value == 0.004
+    assert train.get("opt").get("lr").span.line == 1, "a folded name keeps the provenance of its definition"
+    assert isinstance(view.get("optimizer").get("type"), Unknown) and view.get("optimizer").get("type").text == "AdamW"
+    assert view.get("lr").text == "_base_.lr"
+
+
+def test_python_syntax_error_position():
+    doc, problems = parse_python("x = (1,\n", "a.py")
+    assert doc is None and problems[0].code == "ML901" and problems[0].line == 1
+
+
+def test_shell_words_continuations_and_variables():
+    script = (
+        "#!/bin/bash\n"
+        "LR=0.00007  # reduced\n"
+        "CUDA_VISIBLE_DEVICES=0 python train_net.py --config-file 'configs/a b.yaml' \\\n"
+        "    --num-gpus 1 SOLVER.IMS_PER_BATCH 1 SOLVER.BASE_LR $LR && echo done\n"
+    )
+    doc = parse_shell(script, "run.sh")
+    assert len(doc.commands) == 2
+    words = doc.commands[0].words
+    assert [w.text for w in words][:4] == ["python", "train_net.py", "--config-file", "configs/a b.yaml"]
+    lr = words[-1]
+    assert lr.text == "0.00007" and (lr.span.line, lr.span.column) == (4, 56)
+    assert lr.origin.line == 2
