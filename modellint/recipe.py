@@ -160,6 +160,7 @@ class RecipeBuilder:
         if ref.style == "hydra":
             name = ref.ref if ref.ref.endswith((".yaml", ".yml")) else ref.ref + ".yaml"
             rel = os.path.join(ref.group, name) if ref.group else name
+            rel = rel.lstrip("/")  # absolute within the config root, searched below
             out, current = [], directory
             for _ in range(4):  # the group may live beside this file or beside the primary config
                 out.append(os.path.join(current, rel))
@@ -190,7 +191,9 @@ class RecipeBuilder:
             if target is None:
                 if outside is not None:
                     self._problem(ref.span, f"base config '{ref.ref}' resolves outside the linted tree ({outside}); not read")
-                elif ref.style != "hydra" or os.path.isdir(os.path.join(directory, ref.group or ".")):
+                # a Hydra default that is no file may be a Structured Config registered in
+                # Python (ConfigStore) or come from a plugin's search path: not reported
+                elif ref.style != "hydra":
                     what = {"yacs": "_BASE_", "mmengine": "_base_", "hydra": "Hydra default"}[ref.style]
                     self._problem(ref.span, f"{what} '{ref.ref}' cannot be found (looked in {os.path.relpath(self._candidates(ref, directory)[0])})")
             resolved.append((ref, target))

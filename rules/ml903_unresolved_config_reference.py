@@ -11,7 +11,9 @@ class UnresolvedConfigReference(EngineRule):
         "needs the whole inheritance chain. A base that does not resolve means the framework will fail at "
         "start-up, or, if the path only works from another working directory, that modellint cannot see "
         "the values the run really uses. A base that resolves outside the linted tree is not read "
-        "(modellint never reads outside the roots it was given), and an inheritance cycle is reported here too."
+        "(modellint never reads outside the roots it was given), and an inheritance cycle is reported here too. "
+        "A Hydra default that names no file is not reported: it may be a Structured Config registered in Python "
+        "(ConfigStore) or come from a plugin's search path, which a static reader cannot see."
     )
     fix = "Fix the path (bases resolve relative to the config that names them; launch configs relative to the repository root)."
     examples = (
@@ -45,4 +47,10 @@ class UnresolvedConfigReference(EngineRule):
               - _self_
             lr: 0.1
             """, "conf/model/resnet.yaml": "depth: 50\n"}, title="Hydra defaults resolve into group folders"),
+        ok("conf/config.yaml", """
+            defaults:
+              - base_config
+              - db: ${db_kind}
+              - /schema/base_mysql@_here_
+            """, title="Hydra Structured Configs and run-time choices are not files"),
     )

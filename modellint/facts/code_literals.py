@@ -35,7 +35,8 @@ class CodeLiterals:
 
     def visit_Call(self, node: ast.Call, ctx) -> None:
         name = call_name(node)
-        if name in OPTIMIZER_CLASSES:
+        # an optimizer is built over parameters; ``Adam(lr=0.1)`` alone is some other class
+        if name in OPTIMIZER_CLASSES and (node.args or keyword(node, "params") is not None):
             self._optimizer(node, name, ctx)
         elif name in ("clip_grad_norm_", "clip_grad_norm", "clip_grad_value_"):
             self._clip_call(node, name, ctx)

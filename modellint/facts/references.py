@@ -46,10 +46,10 @@ def _hydra_defaults(defaults: Sequence) -> List[BaseRef]:
     refs: List[BaseRef] = []
     for item in defaults.items:
         if isinstance(item, Scalar) and isinstance(item.value, str):
-            name = item.value.strip()
-            if name in ("_self_",) or not name:
+            name, _, package = item.value.strip().partition("@")
+            if name in ("_self_",) or not name or "${" in name:
                 continue
-            refs.append(BaseRef(name, item.span, "hydra"))
+            refs.append(BaseRef(name, item.span, "hydra", "" if package in ("", "_here_", "_global_") else package))
         elif isinstance(item, Mapping):
             for key, value in item.items:
                 group = str(key.value).strip()
@@ -61,6 +61,8 @@ def _hydra_defaults(defaults: Sequence) -> List[BaseRef]:
                     continue  # Hydra's own launcher/sweeper settings
                 if not isinstance(value, Scalar) or not isinstance(value.value, str) or value.value in ("null", "???"):
                     continue
+                if "${" in group or "${" in value.value:
+                    continue  # chosen at run time
                 package = group
                 if "@" in group:
                     group, package = group.split("@", 1)
