@@ -93,12 +93,19 @@ def _hook_repo(tmp_path, env):
     return repo
 
 
-def _project(tmp_path, env):
+@pytest.fixture(scope="module")
+def hook(tmp_path_factory):
+    """(hook repository, environment); one pre-commit cache for the module, so the hook env is built once."""
+    tmp_path = tmp_path_factory.mktemp("precommit")
+    env = _git_env(tmp_path)
+    return _hook_repo(tmp_path, env), env
+
+
+def _project(tmp_path, env, files):
     project = tmp_path / "project"
-    (project / "configs").mkdir(parents=True)
-    (project / "configs" / "vae.yaml").write_text(BAD)
-    (project / "configs" / "sgd.yaml").write_text(GOOD)
-    (project / "NOTES.txt").write_text("not something modellint reads\n")
+    for rel, text in files.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(text)
     _git(project, env, "init", "-q")
     _git(project, env, "add", ".")
     _git(project, env, "commit", "-q", "-m", "a training project")
@@ -121,10 +128,10 @@ def test_manifest_is_valid_for_pre_commit():
     assert hook["pass_filenames"] is True
 
 
-def test_hook_fails_on_bad_config_then_passes_once_fixed(tmp_path):
-    env = _git_env(tmp_path)
-    hook_repo = _hook_repo(tmp_path, env)
-    project = _project(tmp_path, env)
+def test_hook_fails_on_bad_config_then_passes_once_fixed(tmp_path, hook):
+    hook_repo, env = hook
+    project = _project(tmp_path, env, {"configs/vae.yaml": BAD, "configs/sgd.yaml": GOOD,
+                                       "NOTES.txt": "not something modellint reads\n"})
 
     # 1. --all-files: the tight clip in configs/vae.yaml fails the hook, with the finding in the output.
     run = _try_repo(project, hook_repo, env, "--all-files")
@@ -156,6 +163,27 @@ def test_hook_fails_on_bad_config_then_passes_once_fixed(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert "no files to check" in out and "Skipped" in out, out
+
+
+def test_cross_file_rule_sees_a_base_config_that_is_not_staged(tmp_path, hook):
+    """Only the child config is staged, so pre-commit passes only it; modellint still reads the base
+    it inherits from (``_BASE_``) and reports the batch change without the LR rescale (ML101)."""
+    hook_repo, env = hook
+    project = _project(tmp_path, env, {"configs/base.yaml": "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n"})
+    child = project / "configs" / "small_gpu.yaml"
+    child.write_text("_BASE_: base.yaml\nSOLVER:\n  IMS_PER_BATCH: 2\n")
+    _git(project, env, "add", "configs/small_gpu.yaml")
+    run = _try_repo(project, hook_repo, env)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "configs/small_gpu.yaml:3:18: warning ML101" in out and "16" in out and "0.0025" in out, out
+
+    child.write_text("_BASE_: base.yaml\nSOLVER:\n  IMS_PER_BATCH: 2\n  BASE_LR: 0.0025\n")
+    _git(project, env, "add", "configs/small_gpu.yaml")
+    run = _try_repo(project, hook_repo, env)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "Passed" in out, out
 
 
 def test_only_unlintable_files_exit_zero(tmp_path):
