@@ -229,3 +229,31 @@ def test_github_escaping_round_trips():
     assert level == "warning"
     assert props["file"] == "dir, a:b/100%.yaml"
     assert message == "50% of steps:\nclipped, really\r"
+
+
+# -- the example workflow ----------------------------------------------------------------------
+def test_example_workflow_runs_real_commands():
+    """The shipped example workflow parses, and every modellint command in it is accepted by the CLI."""
+    import shlex
+
+    import yaml
+    from click.testing import CliRunner
+
+    from modellint.cli import main
+
+    with open(os.path.join(REPO, ".github", "examples", "modellint.yml"), encoding="utf-8") as handle:
+        workflow = yaml.safe_load(handle)
+    steps = workflow["jobs"]["modellint"]["steps"]
+    commands = [step["run"] for step in steps if "run" in step and step["run"].startswith("modellint ")]
+    assert any("--format github" in c for c in commands) and any("--format sarif" in c for c in commands)
+    sarif_step = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    for command in commands:
+        args = shlex.split(command)[1:]
+        # same options, on an empty directory: only a usage error (exit 2) would mean a broken example
+        runner = CliRunner()
+        with runner.isolated_filesystem():
+            result = runner.invoke(main, args)
+            assert result.exit_code == 0, (command, result.output)
+            if "--output-file" in args:
+                assert os.path.isfile(args[args.index("--output-file") + 1]) and \
+                    args[args.index("--output-file") + 1] == sarif_step["with"]["sarif_file"]
