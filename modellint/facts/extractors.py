@@ -19,13 +19,19 @@ CONFIG_EXTRACTORS = [
     mmengine.extract,
 ]
 
+# framework dialects (HF args files, DeepSpeed JSON, LightningCLI), then common keys
+from modellint.facts import common_keys, deepspeed, hf, lightning  # noqa: E402
+
+CONFIG_EXTRACTORS += [hf.extract, deepspeed.extract, lightning.extract, common_keys.extract]
+
 
 def code_fact_visitors() -> list:
     """Fresh visitors (``visit_<Node>(node, ctx)`` calling ``ctx.fact``) for one
     Python file's single traversal; each is a class with a no-argument constructor."""
     from modellint.facts.code_literals import CodeLiterals
+    from modellint.facts.training_code import TrainingCode
 
-    return [CodeLiterals()]
+    return [CodeLiterals(), TrainingCode()]
 
 
 def extract_all(root: Node, dialect: str) -> List[Fact]:

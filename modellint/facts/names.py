@@ -23,3 +23,6 @@ FREEZE = "freeze"  # detail: section; value True when that section is frozen
 NORM = "norm"  # normalisation layer type (BN, SyncBN, GN, LN, FrozenBN)
 MODEL_ARCH = "model.arch"  # hints such as "transformer"
 DEVICES_REFERENCE = "devices.reference"  # detectron2 SOLVER.REFERENCE_WORLD_SIZE
+BATCH_EFFECTIVE = "batch.effective"  # per-device × devices × accumulation in one number (DeepSpeed train_batch_size)
+SYNC_BN = "norm.sync"  # True when BatchNorm is converted to SyncBatchNorm (Lightning sync_batchnorm, convert_sync_batchnorm)
+WARMUP_PARAM = "warmup.param"  # code reads a warmup setting by name (its value is set elsewhere); value: the name read
