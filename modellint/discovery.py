@@ -11,11 +11,12 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
-
-import pathspec
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from modellint.parsing.source import kind_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pathspec
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".bzr", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".nox",
@@ -60,17 +61,21 @@ def _is_virtualenv(directory: str) -> bool:
     return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
 
 
-def _gitignore_spec(directory: str) -> Optional[pathspec.PathSpec]:
+def _gitignore_spec(directory: str) -> Optional["pathspec.PathSpec"]:
     path = os.path.join(directory, ".gitignore")
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    if not lines:
+        return None
+    import pathspec  # only when there is a .gitignore to match
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _ancestor_specs(directory: str) -> List[Tuple[str, pathspec.PathSpec]]:
+def _ancestor_specs(directory: str) -> List[Tuple[str, "pathspec.PathSpec"]]:
     """``.gitignore`` files above a walked root, up to the repository top."""
     specs = []
     current = os.path.dirname(directory)
@@ -87,7 +92,7 @@ def _ancestor_specs(directory: str) -> List[Tuple[str, pathspec.PathSpec]]:
     return specs
 
 
-def _ignored(path: str, is_dir: bool, specs: List[Tuple[str, pathspec.PathSpec]]) -> bool:
+def _ignored(path: str, is_dir: bool, specs: List[Tuple[str, "pathspec.PathSpec"]]) -> bool:
     for base, spec in specs:
         rel = os.path.relpath(path, base).replace(os.sep, "/")
         if rel.startswith(".."):
@@ -123,7 +128,7 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (), respect_gitignor
 def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterator[SourcePath]:
     specs = _ancestor_specs(root) if respect_gitignore else []
     visited = set()
-    stack: List[Tuple[str, List[Tuple[str, pathspec.PathSpec]]]] = [(root, specs)]
+    stack: List[Tuple[str, List[Tuple[str, "pathspec.PathSpec"]]]] = [(root, specs)]
     while stack:
         directory, inherited = stack.pop()
         try:

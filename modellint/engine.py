@@ -41,26 +41,33 @@ class StdinInput:
 
 # -- per-file stage (runs in workers) ---------------------------------------
 _WORKER: Optional[Checker] = None
+_CACHE = None
 
 
-def _init_worker(enabled: Sequence[str], options: Dict[str, Dict]) -> None:
-    global _WORKER
+def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Optional[str] = None) -> None:
+    global _WORKER, _CACHE
     _WORKER = Checker(enabled, options)
+    _CACHE = None
+    if cache_dir is not None:
+        from modellint.cache import Cache, salt
+
+        _CACHE = Cache(cache_dir, salt(enabled, options))
 
 
 def _check_one(source: SourcePath) -> FileResult:
     try:
-        return _WORKER.check_path(source.path, source.display, source.kind)
+        return _WORKER.check_path(source.path, source.display, source.kind, _CACHE)
     except Exception as exc:  # never lose the run to one file
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         message = f"modellint crashed on this file: {type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:{frame.lineno})"
         return FileResult(source.display, source.kind, [engine_finding("ML999", source.display, message)])
 
 
-def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int) -> Tuple[List[FileResult], List[str]]:
+def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
+                 cache_dir: Optional[str] = None) -> Tuple[List[FileResult], List[str]]:
     errors: List[str] = []
+    _init_worker(enabled, options, cache_dir)
     if jobs <= 1 or len(sources) < PARALLEL_THRESHOLD:
-        _init_worker(enabled, options)
         return [_check_one(source) for source in sources], errors
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -68,14 +75,13 @@ def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dic
     results: Dict[str, FileResult] = {}
     chunk = max(1, min(64, len(sources) // (jobs * 8) or 1))
     try:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(list(enabled), options)) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(list(enabled), options, cache_dir)) as pool:
             for source, result in zip(sources, pool.map(_check_one, sources, chunksize=chunk)):
                 results[source.path] = result
     except BrokenProcessPool:
         errors.append("a worker process died; the files it held were re-checked in the main process")
     missing = [s for s in sources if s.path not in results]
     if missing:
-        _init_worker(enabled, options)
         for source in missing:
             results[source.path] = _check_one(source)
     return [results[s.path] for s in sources], errors
@@ -147,7 +153,7 @@ def _per_file_ignored(finding: Finding, settings: Settings) -> bool:
 
 
 def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optional[StdinInput] = None,
-        respect_gitignore: bool = True) -> RunResult:
+        respect_gitignore: bool = True, cache_dir: Optional[str] = None) -> RunResult:
     enabled = settings.enabled_codes()
     options = settings.rule_options
     errors: List[str] = []
@@ -161,7 +167,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
         sources: List[SourcePath] = []
     else:
         sources, errors = discover(paths, settings.exclude + settings.extend_exclude, respect_gitignore)
-        checked, pool_errors = _check_files(sources, enabled, options, jobs)
+        checked, pool_errors = _check_files(sources, enabled, options, jobs, cache_dir)
         errors.extend(pool_errors)
         results.extend(checked)
         absolute = {s.display: s.path for s in sources}
@@ -176,7 +182,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
             return None
         if _WORKER is None:
             _init_worker(enabled, options)
-        result = _WORKER.check_path(path, display_path(path), kind)
+        result = _WORKER.check_path(path, display_path(path), kind, _CACHE)
         loaded[result.path] = result
         return result
 

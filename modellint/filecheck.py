@@ -15,14 +15,11 @@ from modellint import registry
 from modellint.code.traversal import PyContext, traverse
 from modellint.facts.extractors import code_fact_visitors
 from modellint.findings import Finding, Related
-from modellint.parsing.json_doc import parse_json
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.python_doc import PythonDocument, parse_python
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
-from modellint.parsing.source import decode, read_source
-from modellint.parsing.toml_doc import parse_toml
+from modellint.parsing.source import decode, read_bytes
 from modellint.parsing.tree import Mapping, Node
-from modellint.parsing.yaml_doc import parse_yaml
 from modellint.provenance import Fact, Span
 from modellint.suppression import Suppressions, parse_suppressions
 
@@ -83,11 +80,18 @@ class Checker:
     def __init__(self, enabled: Sequence[str], options: Dict[str, Dict[str, Any]]):
         self.code_rules = [cls(options.get(cls.code, {})) for cls in registry.code_rules(enabled)]
 
-    def check_path(self, path: str, display: str, kind: str) -> FileResult:
-        text, problem = read_source(path, kind)
+    def check_path(self, path: str, display: str, kind: str, cache=None) -> FileResult:
+        data, problem = read_bytes(path, kind)
         if problem is not None:
             return FileResult(display, kind, [_problem_finding(display, problem)])
-        return self.check_text(text, display, kind)
+        if cache is not None:
+            cached = cache.load(display, data)
+            if cached is not None:
+                return cached
+        result = self.check_bytes(data, display, kind)
+        if cache is not None:
+            cache.store(display, data, result)
+        return result
 
     def check_bytes(self, data: bytes, display: str, kind: str) -> FileResult:
         text, problem = decode(data, kind)
@@ -105,8 +109,7 @@ class Checker:
         elif kind == "shell":
             result.shell = parse_shell(text, display)
         else:
-            parser = {"yaml": parse_yaml, "json": parse_json, "toml": parse_toml}[kind]
-            roots, problems = parser(text, display)
+            roots, problems = _config_parser(kind)(text, display)
             result.findings.extend(_problem_finding(display, p) for p in problems)
             result.roots = roots  # facts come from the merged tree at the recipe stage
             if kind == "yaml":
@@ -139,6 +142,21 @@ class Checker:
             result.is_config_module = True
             view = doc.config_view()
             result.roots = [view]
+
+
+def _config_parser(kind: str):
+    # imported on first use: a run over Python files alone never loads PyYAML
+    if kind == "yaml":
+        from modellint.parsing.yaml_doc import parse_yaml
+
+        return parse_yaml
+    if kind == "json":
+        from modellint.parsing.json_doc import parse_json
+
+        return parse_json
+    from modellint.parsing.toml_doc import parse_toml
+
+    return parse_toml
 
 
 def _suppression_ranges(root: Node, suppressions: Suppressions) -> None:

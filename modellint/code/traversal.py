@@ -59,15 +59,24 @@ class PyContext:
 Dispatch = Dict[str, List[Tuple[Any, Callable]]]
 
 
+_METHODS: Dict[type, List[Tuple[str, str, bool]]] = {}
+
+
+def _methods(cls: type) -> List[Tuple[str, str, bool]]:
+    """(node type, method name, is_leave) of a visitor class, computed once per class."""
+    found = _METHODS.get(cls)
+    if found is None:
+        found = [(attr[6:], attr, attr.startswith("leave_")) for attr in dir(cls) if attr.startswith(("visit_", "leave_"))]
+        _METHODS[cls] = found
+    return found
+
+
 def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
     enter: Dispatch = {}
     leave: Dispatch = {}
     for visitor in visitors:
-        for attr in dir(type(visitor)):
-            if attr.startswith("visit_"):
-                enter.setdefault(attr[6:], []).append((visitor, getattr(visitor, attr)))
-            elif attr.startswith("leave_"):
-                leave.setdefault(attr[6:], []).append((visitor, getattr(visitor, attr)))
+        for node_type, attr, is_leave in _methods(type(visitor)):
+            (leave if is_leave else enter).setdefault(node_type, []).append((visitor, getattr(visitor, attr)))
     return enter, leave
 
 

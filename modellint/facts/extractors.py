@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from modellint.facts import detectron2, mmengine, plain_config
-from modellint.parsing.tree import Node
+from modellint.parsing.tree import Node, memo_walks
 from modellint.provenance import Fact
 
 CONFIG_EXTRACTORS = [
@@ -23,6 +23,10 @@ CONFIG_EXTRACTORS = [
 from modellint.facts import common_keys, deepspeed, hf, lightning  # noqa: E402
 
 CONFIG_EXTRACTORS += [hf.extract, deepspeed.extract, lightning.extract, common_keys.extract]
+
+from modellint.facts import freezing  # noqa: E402  (ML302: which encoder/backbone sections are frozen)
+
+CONFIG_EXTRACTORS.append(freezing.extract)
 
 
 def code_fact_visitors() -> list:
@@ -37,6 +41,12 @@ def code_fact_visitors() -> list:
 def extract_all(root: Node, dialect: str) -> List[Fact]:
     facts: List[Fact] = []
     seen = set()
+    with memo_walks():
+        _run_extractors(root, dialect, facts, seen)
+    return facts
+
+
+def _run_extractors(root: Node, dialect: str, facts: List[Fact], seen: set) -> None:
     for extractor in CONFIG_EXTRACTORS:
         for fact in extractor(root, dialect):
             # two dialects may both understand one key; one fact per value
@@ -44,4 +54,3 @@ def extract_all(root: Node, dialect: str) -> List[Fact]:
             if key not in seen:
                 seen.add(key)
                 facts.append(fact)
-    return facts

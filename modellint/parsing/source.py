@@ -56,7 +56,7 @@ def decode(data: bytes, kind: str) -> Tuple[Optional[str], Optional[ParseProblem
     return text, None
 
 
-def read_source(path: str, kind: str) -> Tuple[Optional[str], Optional[ParseProblem]]:
+def read_bytes(path: str, kind: str) -> Tuple[Optional[bytes], Optional[ParseProblem]]:
     code = problem_code(kind)
     try:
         size = os.path.getsize(path)
@@ -66,7 +66,13 @@ def read_source(path: str, kind: str) -> Tuple[Optional[str], Optional[ParseProb
                 help="Exclude generated or data files with `--exclude` or `extend-exclude` in [tool.modellint].",
             )
         with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            return handle.read(MAX_BYTES + 1), None
     except OSError as exc:
         return None, ParseProblem(code, f"cannot read the file: {exc.strerror or exc}", help="Check the file's permissions, or exclude it.")
+
+
+def read_source(path: str, kind: str) -> Tuple[Optional[str], Optional[ParseProblem]]:
+    data, problem = read_bytes(path, kind)
+    if problem is not None:
+        return None, problem
     return decode(data, kind)

@@ -123,12 +123,36 @@ def as_bool(value: Any) -> Optional[bool]:
     return None
 
 
+_MEMO: dict = {}
+
+
+class memo_walks:
+    """Within this block, walking the same tree again reuses the first walk
+    (every fact extractor walks the same merged tree)."""
+
+    def __enter__(self):
+        _MEMO.clear()
+        _MEMO["on"] = True
+
+    def __exit__(self, *exc):
+        _MEMO.clear()
+
+
 def walk(node: Node, path: Tuple[str, ...] = (), *, limit: int = 200_000) -> Iterator[Tuple[Tuple[str, ...], Scalar, Node, Optional[Mapping]]]:
     """Yield ``(key_path, key_node, value_node, parent_mapping)`` for every mapping entry.
 
     Shared subtrees (YAML aliases) are visited once, so an alias bomb cannot
     make a walk explode.
     """
+    if _MEMO.get("on"):
+        key = (id(node), path, limit)
+        if key not in _MEMO:
+            _MEMO[key] = (node, list(_walk(node, path, limit)))  # keep node alive: ids stay unique
+        return iter(_MEMO[key][1])
+    return _walk(node, path, limit)
+
+
+def _walk(node: Node, path: Tuple[str, ...], limit: int) -> Iterator[Tuple[Tuple[str, ...], Scalar, Node, Optional[Mapping]]]:
     seen = set()
     stack: List[Tuple[Node, Tuple[str, ...]]] = [(node, path)]
     budget = limit

@@ -1,0 +1,109 @@
+"""A persistent per-file cache, keyed by content (ruff's cache is the model).
+
+The key of a file's entry hashes its display path and bytes together with a
+salt: modellint's version and a fingerprint of its own source files, the
+Python version, the enabled rules and their options. Anything that could
+change a result changes the key, so an entry is either exactly right or
+never found. Entries are written atomically (temp file + rename), so two
+runs can share a cache; an entry that fails to load is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from typing import Any, Dict, Optional, Sequence
+
+from modellint import __version__
+
+CACHE_DIR_NAME = ".modellint_cache"
+_FORMAT = 1
+
+
+def _code_fingerprint() -> str:
+    """Size and mtime of modellint's own modules: a development edit invalidates the cache."""
+    import modellint
+    import modellint.rules
+
+    digest = hashlib.sha256()
+    for package_dir in sorted({os.path.dirname(modellint.__file__), os.path.dirname(modellint.rules.__file__)}):
+        for folder, _, files in sorted(os.walk(package_dir)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    stat = os.stat(os.path.join(folder, name))
+                    digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def salt(enabled: Sequence[str], options: Dict[str, Dict[str, Any]]) -> str:
+    parts = {
+        "format": _FORMAT,
+        "version": __version__,
+        "code": _code_fingerprint(),
+        "python": sys.version_info[:2],
+        "rules": sorted(enabled),
+        "options": options,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class Cache:
+    def __init__(self, directory: str, salt_value: str):
+        self.root = os.path.join(directory, salt_value)
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def prepare(directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        ignore = os.path.join(directory, ".gitignore")
+        if not os.path.exists(ignore):
+            try:
+                with open(ignore, "w", encoding="utf-8") as handle:
+                    handle.write("# Created by modellint automatically.\n*\n")
+            except OSError:
+                pass
+
+    def _path(self, display: str, data: bytes) -> str:
+        digest = hashlib.sha256(display.encode("utf-8", "surrogateescape") + b"\0" + data).hexdigest()
+        return os.path.join(self.root, digest[:2], digest[2:] + ".pickle")
+
+    def load(self, display: str, data: bytes) -> Optional[Any]:
+        path = self._path(display, data)
+        try:
+            with open(path, "rb") as handle:
+                result = pickle.load(handle)
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except Exception:  # truncated, corrupt, or from an incompatible build
+            self.misses += 1
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
+        if getattr(result, "path", None) != display:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return result
+
+    def store(self, display: str, data: bytes, result: Any) -> None:
+        path = self._path(display, data)
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temp, path)
+        except (OSError, pickle.PicklingError, RecursionError, TypeError):
+            try:
+                os.remove(temp)  # type: ignore[possibly-undefined]
+            except (OSError, NameError, UnboundLocalError):
+                pass
