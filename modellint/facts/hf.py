@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Iterator, List, Optional, Tuple
 
 from modellint.facts import names
+from modellint.facts.vocabulary import ADAPTIVE
 from modellint.parsing.tree import Mapping, Node, Scalar, as_number
 from modellint.provenance import Fact
 
@@ -86,6 +87,10 @@ def extract(root: Node, dialect: str = "") -> List[Fact]:
         max_steps = number_fact("max_steps", names.TOTAL_ITERS, 1, ("unit", "iters"))
         if max_steps is None:  # max_steps > 0 overrides the epoch count
             number_fact("num_train_epochs", names.TOTAL_EPOCHS, 1e-9, ("unit", "epochs"))
+        if args.get("optim") is None and args.get("learning_rate") is not None:
+            # TrainingArguments' default optimizer is AdamW (``optim="adamw_torch"``)
+            facts.append(Fact(names.OPTIMIZER, "adamw_torch", args.get("learning_rate").span, prefix + "optim (default)",
+                              DIALECT, (("default", True), ("family", ADAPTIVE))))
         scheduler = args.get("lr_scheduler_type")
         if isinstance(scheduler, Scalar) and isinstance(scheduler.value, str) and scheduler.value:
             # HF's schedulers warm up only for warmup_steps/warmup_ratio > 0 (both default to 0)

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Set
 from modellint.code.names import call_name, dotted, keyword
 from modellint.facts import names
 from modellint.facts.common_keys import KEY_TABLE, KL_ANNEAL_KEY, model_family, scheduler_warmup
+from modellint.facts.vocabulary import ADAPTIVE
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
                                 "TransformerDecoderLayer", "MultiheadAttention", "scaled_dot_product_attention"})
@@ -329,6 +330,10 @@ class TrainingCode:
 
     def _training_arguments(self, node: ast.Call, name: str, ctx) -> None:
         max_steps = _literal_number(ctx, keyword(node, "max_steps"))
+        if keyword(node, "optim") is None and keyword(node, "learning_rate") is not None and not any(kw.arg is None for kw in node.keywords):
+            # TrainingArguments' default optimizer is AdamW (``optim="adamw_torch"``)
+            ctx.fact(names.OPTIMIZER, "adamw_torch", keyword(node, "learning_rate"), f"{name}(optim default)", "hf",
+                     default=True, family=ADAPTIVE)
         for kw in node.keywords:
             arg, value_node = kw.arg, kw.value
             key = f"{name}({arg}=…)"
