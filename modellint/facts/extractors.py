@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List
 
-from modellint.facts import detectron2, mmengine, plain_config
+from modellint.facts import detectron2, loss_weights, mmengine, plain_config
 from modellint.parsing.tree import Node, memo_walks
 from modellint.provenance import Fact
 
@@ -17,6 +17,7 @@ CONFIG_EXTRACTORS = [
     plain_config.extract,
     detectron2.extract,
     mmengine.extract,
+    loss_weights.extract,
 ]
 
 # framework dialects (HF args files, DeepSpeed JSON, LightningCLI), then common keys
