@@ -1,0 +1,162 @@
+from modellint.code.loops import analyse_loop, describe, file_index, is_prefix, last
+from modellint.rule import CodeRule, flag, ok
+
+
+class SchedulerStepBeforeOptimizerStep(CodeRule):
+    code = "ML403"
+    name = "scheduler-step-before-optimizer-step"
+    severity = "warning"
+    summary = "scheduler.step() runs before optimizer.step() in the same loop, so the first LR value is skipped."
+    rationale = (
+        "Since PyTorch 1.1 a scheduler is stepped after the optimizer: `scheduler.step()` moves to the next "
+        "LR value. Stepping it first means the first value of the schedule (the warmup start, the initial LR of "
+        "a step schedule) is never used, and a per-epoch schedule stepped at the start of each epoch runs one "
+        "epoch ahead; PyTorch warns \"Detected call of `lr_scheduler.step()` before `optimizer.step()`\". "
+        "Only argument-less `step()` calls are judged: `step(epoch)` (timm, resuming with "
+        "`lr_scheduler.step(start_epoch)`), `step(val_loss)` (ReduceLROnPlateau) and `step_update(n)` set the "
+        "position explicitly. A per-epoch step after the inner loop's optimizer steps is the right order."
+    )
+    fix = "Move `scheduler.step()` after `optimizer.step()` (per-iteration schedulers) or to the end of the epoch (per-epoch schedulers)."
+    examples = (
+        flag("train.py", """
+            import torch
+
+            def train(model, loader, epochs):
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+                scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30)
+                for epoch in range(epochs):
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        scheduler.step()
+                        loss = torch.nn.functional.cross_entropy(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+            """, line=9, title="per-iteration scheduler stepped before the optimizer"),
+        flag("train.py", """
+            import torch
+
+            def train(model, loader, optimizer, epochs):
+                lr_sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[30, 60])
+                for epoch in range(epochs):
+                    lr_sched.step()
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        model(x, y).backward()
+                        optimizer.step()
+            """, line=6, title="per-epoch scheduler stepped at the start of the epoch"),
+        flag("train.py", """
+            from transformers import get_linear_schedule_with_warmup
+
+            def train(model, loader, optimizer, accum):
+                warmup = get_linear_schedule_with_warmup(optimizer, 500, 10000)
+                for i, batch in enumerate(loader):
+                    loss = model(**batch).loss / accum
+                    loss.backward()
+                    if (i + 1) % accum == 0:
+                        warmup.step()
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """, line=9, title="the warmup scheduler's first value is skipped"),
+        ok("train.py", """
+            import torch
+
+            def train(model, loader, optimizer, epochs):
+                scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+                for epoch in range(epochs):
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        model(x, y).backward()
+                        optimizer.step()
+                    scheduler.step()
+            """, title="per-epoch step after the inner loop's optimizer steps"),
+        ok("train.py", """
+            def main(model, loader, optimizer, lr_scheduler, start_epoch, num_epochs):
+                if start_epoch > 0:
+                    lr_scheduler.step(start_epoch)
+                for epoch in range(start_epoch, num_epochs):
+                    num_updates = epoch * len(loader)
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        model(x, y).backward()
+                        optimizer.step()
+                        num_updates += 1
+                        lr_scheduler.step_update(num_updates=num_updates)
+                    lr_scheduler.step(epoch + 1)
+            """, title="timm: stepped once before the loop to resume, step(epoch) after"),
+        ok("train.py", """
+            import torch
+
+            def train(model, loader, val_loader, optimizer, evaluate):
+                plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5)
+                for epoch in range(100):
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        model(x, y).backward()
+                        optimizer.step()
+                    val_loss = evaluate(model, val_loader)
+                    plateau.step(val_loss)
+            """, title="ReduceLROnPlateau stepped with the validation loss after the epoch"),
+        ok("train_gan.py", """
+            def train(loader, step_d, step_g, opt_d, opt_g, sched_d, sched_g):
+                for real in loader:
+                    opt_d.zero_grad()
+                    step_d(real).backward()
+                    opt_d.step()
+                    sched_d.step()
+                    opt_g.zero_grad()
+                    step_g(real).backward()
+                    opt_g.step()
+                    sched_g.step()
+            """, title="two optimizers, each scheduler after its own optimizer"),
+        ok("train.py", """
+            def train(model, loader, optimizer, scheduler, epochs):
+                for epoch in range(epochs):
+                    if epoch > 0:
+                        scheduler.step()
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        model(x, y).backward()
+                        optimizer.step()
+            """, title="guarded so the first epoch keeps the first LR"),
+    )
+
+    def visit_For(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def visit_AsyncFor(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def visit_While(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def _check(self, loop, ctx) -> None:
+        info = analyse_loop(loop, ctx)
+        steps = [e for e in info.events if e.kind == "step" and not e.ambiguous]
+        if not steps:
+            return
+        index = file_index(ctx)
+        for sched in info.events:
+            if sched.kind != "sched_step" or sched.has_args or sched.ambiguous or sched.helper or sched.loops:
+                continue  # a step inside an inner loop is judged when that loop is visited
+            if any(g[0] in ("except", "def") for g in sched.guards):
+                continue
+            if index.is_plateau(sched.receiver):
+                continue
+            paired = index.scheduler_optimizer(sched.receiver)
+            mine = [s for s in steps if last(s.receiver) == paired] if paired else []
+            pool = mine or steps
+            first = pool[0]
+            if first.order < sched.order:
+                continue
+            if not is_prefix(sched.guards, first.guards):
+                continue  # the scheduler step is under its own condition (``if epoch > 0``)
+            inner = len(first.loops) > len(sched.loops)
+            where = "at the start of each pass, before the inner loop's" if inner else "before"
+            ctx.report(
+                self, sched.node,
+                f"`{describe(sched.node)}` runs {where} `{describe(first.node)}` (line {first.where.lineno}): "
+                f"the scheduler advances before the first update, so the first LR value of the schedule is skipped "
+                f"and every later value is used one {'epoch' if inner else 'step'} early",
+                help=f"Move `{describe(sched.node)}` after `{describe(first.node)}`"
+                     + (" (after the inner loop)." if inner else "."),
+            )

@@ -1,0 +1,330 @@
+import ast
+import re
+from typing import Optional, Set
+
+from modellint.code.loops import (
+    analyse_function,
+    analyse_loop,
+    describe,
+    enclosing_scope,
+    file_index,
+    last,
+)
+from modellint.code.names import call_name, dotted
+from modellint.rule import CodeRule, flag, ok
+
+# methods that give back a plain number or a tensor cut from the graph
+DETACHING = frozenset({"item", "detach", "tolist", "numpy", "detach_"})
+# methods that keep the graph (a tensor in, a tensor out)
+KEEPING = frozenset({
+    "mean", "sum", "float", "double", "half", "bfloat16", "cpu", "cuda", "to", "clone", "squeeze", "unsqueeze",
+    "view", "reshape", "contiguous", "abs", "sqrt", "pow", "mul", "div", "add", "__mul__", "flatten",
+})
+FUNCTIONAL_LOSSES = frozenset({
+    "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss", "mse_loss", "l1_loss",
+    "smooth_l1_loss", "huber_loss", "kl_div", "ctc_loss", "cosine_embedding_loss", "margin_ranking_loss",
+    "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "sigmoid_focal_loss",
+})
+_LOSS_NAME = re.compile(r"loss|criterion", re.I)
+_DATA_ITER = re.compile(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
+
+
+class LossAccumulatedWithGraph(CodeRule):
+    code = "ML404"
+    name = "loss-accumulated-with-graph"
+    severity = "warning"
+    summary = "A running total adds the loss tensor itself, keeping every iteration's autograd graph alive."
+    rationale = (
+        "`total += loss` with a loss that requires grad makes `total` a tensor whose graph links to the "
+        "graph of every iteration summed so far: activations are never freed, memory grows each step until "
+        "the run goes out of memory, and logging `total` backpropagates nothing useful. A loss tensor is one "
+        "passed to `.backward()` or returned by a criterion/loss call. `loss.item()`, `loss.detach()`, "
+        "`float(loss)` are fine, and so is accumulation under `torch.no_grad()` / `torch.inference_mode()` "
+        "(block or decorator) and a sum of loss terms that is itself backpropagated "
+        "(`loss = loss + aux; loss.backward()`)."
+    )
+    fix = "Accumulate a number: `total += loss.item()` (or `loss.detach()` to stay on the device)."
+    examples = (
+        flag("train.py", """
+            import torch
+
+            def train_epoch(model, loader, optimizer, criterion):
+                running = 0.0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    running += loss
+                return running / len(loader)
+            """, line=10, title="the backpropagated loss summed into a running total"),
+        flag("validate.py", """
+            import torch.nn.functional as F
+
+            def validate(model, val_loader):
+                model.eval()
+                total = 0
+                for images, labels in val_loader:
+                    total += F.cross_entropy(model(images), labels)
+                return total / len(val_loader)
+            """, line=7, title="evaluation without torch.no_grad()"),
+        flag("train.py", """
+            def train(model, loader, optimizer, criterion):
+                epoch_loss = 0
+                for batch in loader:
+                    loss = criterion(model(batch["x"]), batch["y"])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    epoch_loss = epoch_loss + loss * batch["x"].size(0)
+                return epoch_loss
+            """, line=8, title="`acc = acc + loss * n` is the same accumulation"),
+        ok("train.py", """
+            def train_epoch(model, loader, optimizer, criterion):
+                running = 0.0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    running += loss.item()
+                return running / len(loader)
+            """, title=".item()"),
+        ok("train.py", """
+            def train_epoch(model, loader, optimizer, criterion):
+                total_loss = 0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total_loss += loss.detach()
+                    total_float = float(loss)
+                return total_loss
+            """, title=".detach() and float()"),
+        ok("evaluate.py", """
+            import torch
+
+            @torch.no_grad()
+            def evaluate(model, loader, criterion):
+                total = 0.0
+                for x, y in loader:
+                    total += criterion(model(x), y)
+                return total / len(loader)
+
+            def evaluate_block(model, loader, criterion):
+                total = 0.0
+                with torch.inference_mode():
+                    for x, y in loader:
+                        total += criterion(model(x), y)
+                return total
+            """, title="accumulation with gradients off"),
+        ok("losses.py", """
+            def step(model, batch, criterion, optimizer, heads):
+                outputs = model(batch)
+                loss = 0
+                for name in heads:
+                    loss = loss + criterion(outputs[name], batch[name])
+                loss.backward()
+                optimizer.step()
+            """, title="summing loss terms that are then backpropagated"),
+        ok("train.py", """
+            def train(model, loader, optimizer, criterion, accum):
+                for i, (x, y) in enumerate(loader):
+                    total = 0
+                    for chunk_x, chunk_y in zip(x.chunk(accum), y.chunk(accum)):
+                        total += criterion(model(chunk_x), chunk_y) / accum
+                    total.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """, title="gradient-accumulation sum that is backpropagated"),
+        ok("deep_supervision.py", """
+            def multi_scale_loss(outputs, target, criterion):
+                total = 0
+                for out in outputs:
+                    total += criterion(out, target)
+                return total
+            """, title="a loss built from terms (not a data loop), returned to be backpropagated"),
+    )
+
+    def visit_For(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def visit_AsyncFor(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def visit_While(self, node, ctx) -> None:
+        self._check(node, ctx)
+
+    def _check(self, loop, ctx) -> None:
+        info = analyse_loop(loop, ctx, follow_helpers=False)
+        accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets]
+        if not accumulations:
+            return
+        scope = enclosing_scope(ctx)
+        summary = analyse_function(scope, ctx)
+        index = file_index(ctx)
+        backwarded_anywhere = _backwarded(summary.events)
+        backwarded_here = _backwarded(info.events)
+        data_loop = bool(info.of("backward", "step")) or (
+            not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200))))
+        called_without_grad = isinstance(scope, ast.FunctionDef) and scope.name in index.no_grad_calls
+        for event in accumulations:
+            target = event.targets[0]
+            if target in backwarded_anywhere or _returned_for_backward(target, summary):
+                continue
+            line = event.node.lineno
+            assigned = _last_assignments(summary.events, line)
+            loss_calls = {n for n, v in assigned.items() if v is not None and _is_loss_value(v, index)}
+            detached = {n for n, v in assigned.items() if v is None or _detaches(v)}
+            found = _carrier(event.value, (backwarded_here - detached), loss_calls - detached, index, direct_ok=True)
+            if found is None:
+                continue
+            name, strong = found
+            if not strong and (not data_loop or called_without_grad):
+                continue
+            why = (f"`{name}` is passed to `.backward()`" if strong
+                   else f"`{name}` comes from a loss call and gradients are on here")
+            ctx.report(
+                self, event.node,
+                f"`{describe(event.node)}` adds a loss tensor that requires grad ({why}) to `{target}` on every "
+                f"iteration: the running sum keeps each iteration's autograd graph alive, so memory grows until "
+                f"the run goes out of memory",
+                help=f"Accumulate a number: use `{describe(event.value, 40)}` with `.item()` (or `.detach()`), "
+                     f"or wrap evaluation in `torch.no_grad()`.",
+            )
+
+
+def _backwarded(events) -> Set[str]:
+    names: Set[str] = set()
+    for event in events:
+        if event.kind == "backward" and event.loss is not None:
+            for node in _operands(event.loss):
+                if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node):
+                    names.add(dotted(node))
+    return names
+
+
+def _operands(expr: ast.AST):
+    if isinstance(expr, ast.BinOp):
+        return _operands(expr.left) + _operands(expr.right)
+    if isinstance(expr, ast.UnaryOp):
+        return _operands(expr.operand)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in KEEPING:
+        return _operands(expr.func.value)
+    return [expr]
+
+
+def _returned_for_backward(target: str, summary) -> bool:
+    """A sum built in a function that has no training loop of its own and returns it: a loss being built."""
+    func = summary.node
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    if summary.of("backward", "step"):
+        return False
+    for node in ast.walk(func):
+        if isinstance(node, ast.Return) and node.value is not None and dotted(node.value) == target:
+            return True
+    return False
+
+
+def _last_assignments(events, line: int):
+    """Name → value of its last plain assignment before ``line`` (None for a tuple unpack)."""
+    out = {}
+    for event in events:
+        if event.kind != "assign" or event.node.lineno >= line:
+            continue
+        single = len(event.targets) == 1 and not isinstance(getattr(event.node, "targets", [None])[0], (ast.Tuple, ast.List))
+        for target in event.targets:
+            if event.no_grad:
+                out[target] = None  # computed without a graph
+            else:
+                out[target] = event.value if single else _TupleValue(event.value)
+    return out
+
+
+class _TupleValue:
+    def __init__(self, value):
+        self.value = value
+
+
+def _detaches(value) -> bool:
+    if isinstance(value, _TupleValue):
+        return False
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr in DETACHING:
+            return True
+        if isinstance(func, ast.Name) and func.id in ("float", "int", "round"):
+            return True
+    if isinstance(value, ast.Attribute) and value.attr == "data":
+        return True
+    return isinstance(value, ast.Constant)
+
+
+def _is_loss_value(value, index) -> bool:
+    if isinstance(value, _TupleValue):
+        return False
+    if isinstance(value, ast.Attribute) and value.attr == "loss":
+        return True  # HF model outputs: ``outputs.loss``
+    if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Constant) and value.slice.value == "loss":
+        return True
+    return _is_loss_call(value, index)
+
+
+def _is_loss_call(value, index) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    name = call_name(value)
+    if not name:
+        return False
+    if name in FUNCTIONAL_LOSSES:
+        return True
+    if "scale" in name.lower() or name in DETACHING:
+        return False
+    if _LOSS_NAME.search(name) and not name.lower().startswith(("get_", "log", "print", "record", "update", "add")):
+        return True
+    bound = index.bindings.get(name, ())
+    return bool(bound) and all(isinstance(v, ast.Call) and call_name(v).endswith("Loss") for v in bound)
+
+
+def _carrier(expr, backwarded: Set[str], loss_names: Set[str], index, direct_ok: bool) -> Optional[tuple]:
+    """(name, strong) of the loss tensor ``expr`` carries, or None. Strong: backpropagated in this loop."""
+    if isinstance(expr, (ast.Name, ast.Attribute)):
+        name = dotted(expr)
+        if name in backwarded:
+            return name, True
+        if name in loss_names:
+            return name, False
+        if isinstance(expr, ast.Attribute) and expr.attr == "loss" and not _detached_chain(expr.value):
+            return name or "….loss", False
+        return None
+    if isinstance(expr, ast.Subscript):
+        return _carrier(expr.value, backwarded, loss_names, index, False)
+    if isinstance(expr, ast.BinOp):
+        return (_carrier(expr.left, backwarded, loss_names, index, direct_ok)
+                or _carrier(expr.right, backwarded, loss_names, index, direct_ok))
+    if isinstance(expr, ast.UnaryOp):
+        return _carrier(expr.operand, backwarded, loss_names, index, direct_ok)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Attribute):
+            if func.attr in DETACHING:
+                return None
+            if func.attr in KEEPING:
+                return _carrier(func.value, backwarded, loss_names, index, direct_ok)
+        if direct_ok and _is_loss_call(expr, index):
+            return f"{call_name(expr)}(…)", False
+    return None
+
+
+def _detached_chain(expr) -> bool:
+    while isinstance(expr, (ast.Attribute, ast.Call, ast.Subscript)):
+        if isinstance(expr, ast.Call):
+            if isinstance(expr.func, ast.Attribute) and expr.func.attr in DETACHING:
+                return True
+            expr = expr.func
+        else:
+            expr = expr.value
+    return False
