@@ -76,8 +76,11 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         settings.ignore += split_codes(ignore)
         settings.exclude = settings.exclude + list(exclude)
         settings.validate()
+        request = None
         if instantiate:
-            raise UsageError("--instantiate needs the instantiation support, which is not in this version yet")
+            from modellint.instantiate.request import build_request
+
+            request = build_request(instantiate, settings)
         stdin = None
         if paths == ["-"]:
             if not stdin_filename:
@@ -91,6 +94,10 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
 
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     result = engine.run(paths, settings, jobs=max(1, jobs), stdin=stdin, respect_gitignore=respect_gitignore)
+    if request is not None:
+        from modellint.instantiate.stage import apply
+
+        apply(result, request, settings)  # ML6xx findings, verdicts on ML302/ML303; a failure goes to result.errors
     for error in result.errors:
         click.echo(f"modellint: error: {error}", err=True)
 
@@ -176,6 +183,24 @@ def server_command() -> None:
     from modellint.lsp_server import serve
 
     serve()
+
+
+@main.command("inspect")
+@click.argument("target", required=False)
+@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Constructor arguments as a JSON object.")
+@click.option("--kwargs-from", metavar="CONFIG[:KEY]", help="Constructor arguments from a YAML/JSON/TOML/Python config (dotted KEY selects a section).")
+@click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True, help="Show submodules down to this depth.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds before the build is stopped [default: 60].")
+@click.option("--device", type=click.Choice(["meta", "cpu"]), default=None, help="meta: shapes only, no memory (default); cpu: real tensors.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Read [tool.modellint.instantiate] from this pyproject.toml.")
+@click.option("--no-config", is_flag=True, help="Ignore every pyproject.toml.")
+def inspect_command(target, kwargs_json, kwargs_from, depth, fmt, timeout, device, config_file, no_config) -> None:
+    """Build TARGET (path/to/file.py:Name or package.module:Name) in a child process and print its parameter table."""
+    from modellint.instantiate.inspection import run_inspect
+
+    sys.exit(run_inspect(target, kwargs_json=kwargs_json, kwargs_from=kwargs_from, depth=depth, fmt=fmt, timeout=timeout,
+                         device=device, config_file=config_file, no_config=no_config, echo=click.echo))
 
 
 if __name__ == "__main__":  # pragma: no cover
