@@ -88,9 +88,9 @@ def torch_counts(model):
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def finding(code, path, line, message="static finding"):
+def finding(code, path, line, message="static finding", column=1):
     name = registry.get(code).name
-    return Finding(code, name, registry.get(code).severity, message, "help", path, line, 1, line, 2)
+    return Finding(code, name, registry.get(code).severity, message, "help", path, line, column, line, column + 1)
 
 
 def line_of(path, text):
@@ -164,7 +164,7 @@ def test_text_table(torch):
 
 # -- plain containers: ML603, ML601, verdicts on ML303 --------------------------------------------
 def test_list_blocks_ml603_in_check(torch):
-    result = modellint("check", "--instantiate", "models/tower.py:Tower", "--format", "json", "--select", "ML3,ML6", cwd=BLOCKS)
+    result = modellint("check", "--no-cache", "--instantiate", "models/tower.py:Tower", "--format", "json", "--select", "ML3,ML6", cwd=BLOCKS)
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)
     ml603 = {f["line"]: f for f in findings if f["code"] == "ML603"}
@@ -229,7 +229,7 @@ def test_ml302_verdicts_from_config_flags_and_code(torch):
     model_file = os.path.join(QUAD, "src/models/activity_net.py")
     train = os.path.join(QUAD, "src/train.py")
     static = [
-        finding("ML302", config, line_of(config, "IMU_ENCODER = ")),  # flag read by the constructor
+        finding("ML302", config, line_of(config, "IMU_ENCODER = "), column=71),  # the `freeze` flag the constructor reads
         finding("ML302", model_file, line_of(model_file, "_freeze(getattr(self")),  # freezing code that ran
         finding("ML302", train, line_of(train, "encoder.requires_grad_(False)")),  # never runs while building
     ]
@@ -253,6 +253,19 @@ def test_ml302_verdicts_from_config_flags_and_code(torch):
         assert "imu_encoder 28.4K / 28.4K trainable" in note.message
     assert verdicts[("train.py", static[2].line)].confirmed_by_instantiation is None
     assert not [f for f in unfrozen.findings if f.code.startswith("ML6")]
+
+
+def test_check_instantiate_with_the_static_rules(torch):
+    result = modellint("check", "--no-cache", "--instantiate", "src/models/activity_net.py:ActivityNet", "--format", "json",
+                       "--select", "ML3,ML6", ".", cwd=QUAD)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    assert [f["code"] for f in findings if f["code"].startswith("ML6")] == ["ML602"]
+    static = [f for f in findings if f["code"] == "ML302"]
+    if "ML302" in registry.all_rules():
+        assert static, "the static rule sees the four freeze flags of configs/model_cfg.py"
+    for item in static:
+        assert item["path"] == "configs/model_cfg.py" and item["confirmed_by_instantiation"] is True
 
 
 # -- healthy and large models -----------------------------------------------------------------------
@@ -334,7 +347,7 @@ def test_failures_are_one_line_exit_2(torch, target, args, expected):
 
 
 def test_failure_in_check(torch):
-    result = modellint("check", "--instantiate", "raising.py:Net", "--format", "concise", cwd=FAILURES)
+    result = modellint("check", "--no-cache", "--instantiate", "raising.py:Net", "--format", "concise", cwd=FAILURES)
     assert result.returncode == 2
     assert ONE_LINE.match(result.stderr) and "ValueError: dim 100" in result.stderr
 
@@ -359,7 +372,7 @@ sys.meta_path.insert(0, _HideTorch())
 """
 
 
-@pytest.mark.parametrize("args", [("inspect", "raising.py:Net"), ("check", ".", "--instantiate", "raising.py:Net")])
+@pytest.mark.parametrize("args", [("inspect", "raising.py:Net"), ("check", "--no-cache", ".", "--instantiate", "raising.py:Net")])
 def test_without_torch_prints_install_hint(tmp_path, args):
     (tmp_path / "sitecustomize.py").write_text(NO_TORCH)
     path = os.pathsep.join([str(tmp_path)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
@@ -399,7 +412,7 @@ def test_rule_examples_when_instantiated(torch, tmp_path, code, example):
     path, text = example.files[0]
     flagged = re.search(r"--instantiate (\S+)` reports %s at line (\d+)" % code, example.title)
     name = re.search(r"^class (\w+)", text, re.M).group(1)
-    result = modellint("check", "--instantiate", f"{path}:{name}", "--select", "ML6", "--format", "json",
+    result = modellint("check", "--no-cache", "--instantiate", f"{path}:{name}", "--select", "ML6", "--format", "json",
                        "--no-config", cwd=str(tmp_path))
     assert result.returncode in (0, 1), result.stderr
     mine = [f for f in json.loads(result.stdout) if f["code"] == code]

@@ -484,18 +484,7 @@ class _Describer:
         own.pop("_floating_buffers")
         own["name"] = "(self)"
         own["class"] = type(self.model).__name__
-        return {"totals": totals, "own": own, "modules": rows, "classes": self._classes()}
-
-    def _classes(self):
-        seen = {}
-        for module in self.model.modules():
-            for klass in type(module).__mro__:
-                if klass in seen or klass is object:
-                    continue
-                span = _class_span(klass) if not (klass.__module__ or "").startswith("torch.") else None
-                seen[klass] = span
-        return [{"name": k.__qualname__, "path": s[0], "line": s[1], "end_line": s[2]}
-                for k, s in seen.items() if s and self.project.owns(s[0])]
+        return {"totals": totals, "own": own, "modules": rows}
 
     # -- ML603: modules and parameters kept in plain containers -------------------
     def _collect(self, value, label: str, found: list, budget: list, nesting: int = 0) -> None:
@@ -579,7 +568,9 @@ class _Describer:
         owners = []
         for module in self.model.modules():
             for klass in type(module).__mro__:
-                span = _CLASS_SPANS.get(klass) if klass in _CLASS_SPANS else _class_span(klass)
+                if klass is object or (klass.__module__ or "").startswith("torch."):
+                    continue
+                span = _class_span(klass)
                 if span and _same_path(span[0], path) and span[1] <= line <= span[2]:
                     owners.append(module)
                     break
@@ -592,7 +583,8 @@ class _Describer:
         if probe["code"] == "ML303":
             result.update(self._probe_unregistered(path, line, text))
         elif probe["code"] == "ML302":
-            result["related"], result["detail"] = self._probe_related(path, line, text, tracer, request)
+            result["related"], result["detail"] = self._probe_related(path, line, text, tracer, request,
+                                                                      int(probe.get("column") or 0))
         return result
 
     def _probe_unregistered(self, path: str, line: int, text: str) -> dict:
@@ -627,12 +619,12 @@ class _Describer:
                     return {"verdict": verdict, "detail": detail, "attribute": attr}
         return {"verdict": "refuted", "detail": verdicts[0][1], "attribute": attr}
 
-    def _probe_related(self, path: str, line: int, text: str, tracer, request: dict):
+    def _probe_related(self, path: str, line: int, text: str, tracer, request: dict, column: int = 0):
         if path.endswith(".py") and tracer is not None and line in tracer.lines.get(path, ()):
             return True, "this line ran while the model was built"
         if path.endswith(".py") and self._owners_at(path, line):
             return True, "this line is in the code of the instantiated model"
-        key = _line_key(text)
+        key = _line_key(text, column)
         if not key or tracer is None:
             return False, ""
         loaded = {os.path.abspath(f) for f in tracer.loaded_files()}
@@ -661,12 +653,17 @@ _QUOTED_KEY = re.compile(r"""["']([A-Za-z_][\w.-]*)["']\s*:""")
 _KEYWORD = re.compile(r"""\b([A-Za-z_]\w*)\s*=[^=]""")
 
 
-def _line_key(text: str):
+def _line_key(text: str, column: int = 0):
+    """The config key a finding on this line points at: the last key that
+    starts at or before the finding's column (the first key without one)."""
+    found = []
     for pattern in (_QUOTED_KEY, _KEY, _KEYWORD):
-        match = pattern.search(text)
-        if match:
-            return match.group(1).rsplit(".", 1)[-1]
-    return None
+        found.extend((m.start(1), m.group(1)) for m in pattern.finditer(text))
+    if not found:
+        return None
+    found.sort()
+    before = [key for start, key in found if start <= max(column - 1, 0)]
+    return (before[-1] if before and column else found[0][1]).rsplit(".", 1)[-1]
 
 
 def _mentions(value, key: str, depth: int = 0) -> bool:

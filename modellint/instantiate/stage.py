@@ -105,7 +105,7 @@ def _under(path: str, root: str) -> bool:
 
 def probes_for(findings: Sequence[Finding], request: Request) -> List[dict]:
     root = os.path.abspath(request.project_root)
-    return [{"code": f.code, "path": os.path.abspath(f.path), "line": f.line}
+    return [{"code": f.code, "path": os.path.abspath(f.path), "line": f.line, "column": f.column}
             for f in findings if f.code in STATIC_CODES and _under(f.path, root)]
 
 
