@@ -83,9 +83,11 @@ def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
 def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
     enter, leave = build_dispatch(visitors)
     dead = set()
+    ancestors = ctx.ancestors
+    AST, context_types = ast.AST, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
 
-    def call(table: Dispatch, node: ast.AST) -> None:
-        for visitor, method in table.get(type(node).__name__, ()):
+    def call(handlers, node: ast.AST) -> None:
+        for visitor, method in handlers:
             if id(visitor) in dead:
                 continue
             try:
@@ -97,15 +99,27 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
                 ctx.crashes.append((visitor, f"{type(exc).__name__}: {exc} (at {where})", getattr(node, "lineno", 1)))
 
     stack: List[Tuple[ast.AST, bool]] = [(ctx.doc.tree, False)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, leaving = stack.pop()
+        node, leaving = pop()
+        name = type(node).__name__
         if leaving:
-            ctx.ancestors.pop()
-            call(leave, node)
+            ancestors.pop()
+            handlers = leave.get(name)
+            if handlers:
+                call(handlers, node)
             continue
-        call(enter, node)
-        ctx.ancestors.append(node)
-        stack.append((node, True))
-        children = list(ast.iter_child_nodes(node))
+        handlers = enter.get(name)
+        if handlers:
+            call(handlers, node)
+        ancestors.append(node)
+        push((node, True))
+        children = []
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                children.extend(v for v in value if isinstance(v, AST) and not isinstance(v, context_types))
+            elif isinstance(value, AST) and not isinstance(value, context_types):
+                children.append(value)
         for child in reversed(children):
-            stack.append((child, False))
+            push((child, False))
