@@ -1,6 +1,6 @@
 import ast
 
-from modellint.code.loops import analyse_loop, describe, last, loops_holding
+from modellint.code.loops import OPTIMIZER, analyse_loop, describe, file_index, last, loops_holding
 from modellint.rule import CodeRule, flag, ok
 
 
@@ -152,6 +152,29 @@ class MissingZeroGrad(CodeRule):
                         return loss
                     optimizer.step(closure)
             """, title="LBFGS closure zeroes"),
+        flag("gan.py", """
+            def train(loader, netD, netG, opt_d, opt_g, bce):
+                for real, noise in loader:
+                    opt_d.zero_grad()
+                    d_loss = bce(netD(real), 1) + bce(netD(netG(noise).detach()), 0)
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = bce(netD(netG(noise)), 1)
+                    g_loss.backward()
+                    opt_g.step()
+            """, line=9, title="two optimizers, only one zeroed"),
+        ok("gan.py", """
+            def train(loader, netD, netG, opt_d, opt_g, bce):
+                for real, noise in loader:
+                    netD.zero_grad()
+                    d_loss = bce(netD(real), 1)
+                    d_loss.backward()
+                    opt_d.step()
+                    netG.zero_grad()
+                    g_loss = bce(netD(netG(noise)), 1)
+                    g_loss.backward()
+                    opt_g.step()
+            """, title="each network zeroed through the model"),
         ok("train.py", """
             def train(model, batches, optimizer, accum):
                 for step in range(1000):
@@ -175,8 +198,6 @@ class MissingZeroGrad(CodeRule):
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)
         events = info.events
-        if any(e.kind == "zero_grad" for e in events):
-            return
         # backward/step seen only through an ambiguous helper name are not evidence
         backwards = [e for e in events if e.kind == "backward" and not e.ambiguous]
         steps = [e for e in events if e.kind == "step" and not e.ambiguous]
@@ -184,13 +205,22 @@ class MissingZeroGrad(CodeRule):
             return
         if loops_holding(backwards + steps, "backward", "step"):
             return  # an inner loop backwards and steps: that loop is judged on its own
-        step, backward = steps[0], backwards[0]
+        zeros = [e for e in events if e.kind == "zero_grad"]
+        index = file_index(ctx)
+        if zeros and not all(e.receiver and index.role(e.receiver) == OPTIMIZER for e in zeros):
+            return  # model.zero_grad(), p.grad = None, a helper: assume every parameter is cleared
+        zeroed = {last(e.receiver) for e in zeros}
+        missing = [e for e in steps if last(e.receiver) not in zeroed]
+        if not missing:
+            return
+        step, backward = missing[0], backwards[0]
         optimizer = last(step.receiver) or "the optimizer"
         via = f" (in `{step.helper}()`)" if step.helper else ""
+        others = f" (only {', '.join(sorted('`%s`' % z for z in zeroed))} is zeroed)" if zeroed else ""
         ctx.report(
             self, step.where,
             f"this loop calls `{describe(backward.node)}` (line {backward.where.lineno}) and `{describe(step.node)}`{via} "
-            f"but never zeroes gradients: each step applies the sum of all earlier gradients, so updates grow every "
-            f"iteration and training diverges",
+            f"but never zeroes `{optimizer}`'s gradients{others}: each step applies the sum of all earlier gradients, "
+            f"so updates grow every iteration and training diverges",
             help=f"Call `{optimizer}.zero_grad(set_to_none=True)` once per step, e.g. right after `{optimizer}.step()`.",
         )

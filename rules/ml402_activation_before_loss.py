@@ -115,6 +115,17 @@ class ActivationBeforeLoss(CodeRule):
                     p = self.act(self.proj(x))
                     return nn.CrossEntropyLoss()(p, y)
             """, line=11, title="an nn.Softmax attribute"),
+        flag("probe.py", """
+            import torch
+            from torch.nn import LazyLinear, Sequential, Softmax
+
+            probe = Sequential(LazyLinear(10), Softmax(-1)).to("cuda")
+            criterion = torch.nn.CrossEntropyLoss()
+
+            def fit(features, labels):
+                pred = probe(features)
+                return criterion(pred, labels)
+            """, line=9, title="Sequential(..., Softmax) moved with .to(device)"),
         ok("train.py", """
             import torch.nn as nn
             import torch.nn.functional as F
@@ -328,6 +339,9 @@ class _Interpreter:
         kinds = set()
         origin = None
         for value in values:
+            value = _strip_module_methods(value)
+            if isinstance(value, (ast.Name, ast.Attribute)) and last(dotted(value)) == name:
+                continue  # ``model = model.to(device)`` does not change what the model is
             out = self.constructed_output(value)
             if out is None:
                 return None
@@ -420,6 +434,20 @@ class _Interpreter:
                      f"(or use {right} if you need the probabilities in the loss).",
                 related=related,
             )
+
+
+MODULE_METHODS = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16",
+                            "requires_grad_", "to_empty"})
+
+
+def _strip_module_methods(value):
+    """``Sequential(...).to(device).eval()`` → ``Sequential(...)``."""
+    for _ in range(6):
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in MODULE_METHODS:
+            value = value.func.value
+        else:
+            break
+    return value
 
 
 def _imported_from_torch(ctx, name: str):

@@ -80,6 +80,28 @@ class LossAccumulatedWithGraph(CodeRule):
                     epoch_loss = epoch_loss + loss * batch["x"].size(0)
                 return epoch_loss
             """, line=8, title="`acc = acc + loss * n` is the same accumulation"),
+        flag("train.py", """
+            def train(model, loader, optimizer, criterion):
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    history.append(loss)
+                return history
+            """, line=8, title="appending the backpropagated loss to a list"),
+        ok("train.py", """
+            def train(model, loader, optimizer, criterion):
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    history.append(loss.item())
+                return history
+            """, title="appending .item()"),
         ok("train.py", """
             def train_epoch(model, loader, optimizer, criterion):
                 running = 0.0
@@ -120,6 +142,19 @@ class LossAccumulatedWithGraph(CodeRule):
                         total += criterion(model(x), y)
                 return total
             """, title="accumulation with gradients off"),
+        ok("evaluate.py", """
+            import torch
+
+            def evaluation(model, eval_dataloader):
+                model.eval()
+                losses = 0
+                for step, batch in enumerate(eval_dataloader):
+                    with torch.no_grad():
+                        outputs = model(**batch)
+                    loss = outputs.loss
+                    losses += loss.float()
+                return losses / (step + 1)
+            """, title="loss read from outputs computed under no_grad"),
         ok("losses.py", """
             def step(model, batch, criterion, optimizer, heads):
                 outputs = model(batch)
@@ -160,7 +195,9 @@ class LossAccumulatedWithGraph(CodeRule):
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx, follow_helpers=False)
         accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets]
-        if not accumulations:
+        appends = [e for e in info.events if e.kind == "call" and e.name == "append" and not e.loops and not e.no_grad
+                   and not e.helper and len(e.node.args) == 1 and isinstance(e.node.func, ast.Attribute)]
+        if not accumulations and not appends:
             return
         scope = enclosing_scope(ctx)
         summary = analyse_function(scope, ctx)
@@ -170,6 +207,23 @@ class LossAccumulatedWithGraph(CodeRule):
         data_loop = bool(info.of("backward", "step")) or (
             not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200))))
         called_without_grad = isinstance(scope, ast.FunctionDef) and scope.name in index.no_grad_calls
+        assigned_in_loop = {t for e in info.events if e.kind in ("assign", "accumulate") for t in e.targets}
+        for event in appends:
+            holder = dotted(event.node.func.value)
+            if not holder or holder in assigned_in_loop or holder in backwarded_anywhere:
+                continue  # a list rebuilt every iteration, or summed and backpropagated later
+            assigned = _last_assignments(summary.events, event.node.lineno)
+            detached = {n for n, v in assigned.items() if v is None or _detaches(v)}
+            found = _carrier(event.node.args[0], backwarded_here - detached, set(), index, direct_ok=False)
+            if found is None or not found[1]:
+                continue
+            ctx.report(
+                self, event.node,
+                f"`{describe(event.node)}` keeps the loss tensor itself (`{found[0]}` is passed to `.backward()`) in "
+                f"`{holder}` on every iteration: the list holds each iteration's autograd graph, so memory grows until "
+                f"the run goes out of memory",
+                help=f"Append a number: `{holder}.append({describe(event.node.args[0], 40)}.item())`.",
+            )
         for event in accumulations:
             target = event.targets[0]
             if target in backwarded_anywhere or _returned_for_backward(target, summary):
@@ -230,18 +284,35 @@ def _returned_for_backward(target: str, summary) -> bool:
 
 
 def _last_assignments(events, line: int):
-    """Name → value of its last plain assignment before ``line`` (None for a tuple unpack)."""
+    """Name → value of its last plain assignment before ``line``: None when computed without a graph
+    (under ``torch.no_grad()``, or read from such a value: ``loss = outputs.loss``), a ``_TupleValue`` for
+    a tuple unpack."""
     out = {}
     for event in events:
         if event.kind != "assign" or event.node.lineno >= line:
             continue
         single = len(event.targets) == 1 and not isinstance(getattr(event.node, "targets", [None])[0], (ast.Tuple, ast.List))
         for target in event.targets:
-            if event.no_grad:
+            if event.no_grad or (single and _read_from_graphless(event.value, out)):
                 out[target] = None  # computed without a graph
             else:
                 out[target] = event.value if single else _TupleValue(event.value)
     return out
+
+
+def _read_from_graphless(value, known) -> bool:
+    """``outputs.loss`` / ``outputs["loss"]`` / ``out.loss.mean()`` where ``outputs`` has no graph."""
+    for _ in range(8):
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in KEEPING:
+            value = value.func.value
+        elif isinstance(value, (ast.Attribute, ast.Subscript)):
+            name = dotted(value) if isinstance(value, ast.Attribute) else ""
+            if name and name in known:
+                return known[name] is None
+            value = value.value
+        else:
+            break
+    return isinstance(value, ast.Name) and value.id in known and known[value.id] is None
 
 
 class _TupleValue:

@@ -12,6 +12,8 @@ EVAL_TOKENS = frozenset({"val", "valid", "validation", "test", "testing", "eval"
                          "predict", "prediction", "infer", "inference", "calib", "calibration", "holdout",
                          "valset", "testset", "valloader", "testloader", "query", "gallery", "benchmark"})
 _ITERABLE = re.compile(r"iterable|webdataset|\bwds\b|stream|shard|shuffle", re.I)
+# synthetic data has no stored order to break up
+_SYNTHETIC = re.compile(r"random|fake|dummy|synthetic|mock|^randn?$|^rand_?like|^randint|^randn_like", re.I)
 # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
 POSITIONS = {"batch_size": 1, "shuffle": 2, "sampler": 3, "batch_sampler": 4}
 
@@ -105,6 +107,29 @@ class TrainLoaderNotShuffled(CodeRule):
             train_loader = DataLoader(TrainShards(), batch_size=32)
             train_wds = DataLoader(wds.WebDataset("train-{0000..0099}.tar"), batch_size=None)
             """, title="IterableDataset and webdataset"),
+        ok("test_trainer.py", """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            class RandomDataset(torch.utils.data.Dataset):
+                def __len__(self):
+                    return 64
+
+                def __getitem__(self, i):
+                    return torch.randn(32)
+
+            def train_dataloader():
+                return DataLoader(RandomDataset(), batch_size=2)
+
+            train_loader = DataLoader(TensorDataset(torch.randn(64, 8), torch.randint(0, 2, (64,))), batch_size=8)
+            """, title="random/synthetic data has no order to break up"),
+        ok("loader.py", """
+            import torch
+
+            def build(train_set, batch_sampler_wrapper):
+                wrapped = batch_sampler_wrapper(train_set, shuffle=True, seed=0)
+                return torch.utils.data.DataLoader(wrapped, batch_size=None, shuffle=False)
+            """, title="a dataset that batches and shuffles itself (batch_size=None)"),
         ok("train.py", """
             from torch.utils.data import DataLoader
 
@@ -256,7 +281,7 @@ class TrainLoaderNotShuffled(CodeRule):
                 text = node.id
             elif isinstance(node, ast.Attribute):
                 text = node.attr
-            if text and _ITERABLE.search(text):
+            if text and (_ITERABLE.search(text) or _SYNTHETIC.search(text)):
                 return True
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in index.classes:
                 klass = index.classes[node.func.id]

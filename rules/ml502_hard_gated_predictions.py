@@ -62,13 +62,16 @@ class HardGatedPredictions(CodeRule):
         ok("eval.py", """
             import numpy as np
 
-            def masked(fine_pred, labels, valid_mask, attention_mask):
+            def masked(fine_pred, labels, valid_mask, attention_mask, batch_has_event):
                 a = fine_pred * valid_mask[:, None]
                 b = fine_pred * (labels > 0)[:, None]
                 c = fine_pred * attention_mask.unsqueeze(-1)
                 gt_event = np.argmax(labels, axis=1)
                 d = fine_pred * gt_event[:, None]
-                return a, b, c, d
+                event_pred = batch_has_event > 0.5
+                e = fine_pred * event_pred[:, None]
+                f = event_pred[:, None] * np.argmax(fine_pred, axis=-1)
+                return a, b, c, d, e, f
             """, title="masking by ground truth or padding/attention masks"),
         ok("eval.py", """
             import numpy as np
@@ -117,15 +120,20 @@ class HardGatedPredictions(CodeRule):
                 continue
             kind, source, origin = gate
             gate_words = _words(_strip(gate_side)) | _words(source)
-            if gate_words & GROUND_TRUTH_WORDS or not (gate_words & PREDICTION_WORDS):
-                continue
+            if gate_words & GROUND_TRUTH_WORDS or not (_words(source) & PREDICTION_WORDS):
+                continue  # the gate must be computed from a model output, not from data or labels
             gated = _strip(other)
+            other_gate = self._gate(other, scope, node, ctx, 0)
+            if other_gate is not None:
+                other_source = _words(other_gate[1])
+                if other_source & GROUND_TRUTH_WORDS or not (other_source & PREDICTION_WORDS):
+                    continue  # the other side is a mask computed from data or labels
             gated_words = _words(gated)
             if gated_words & GROUND_TRUTH_WORDS or not (gated_words & PREDICTION_WORDS):
                 continue
             if _names(gated) & (_names(source) | _names(_strip(gate_side))):
                 continue  # a prediction thresholded by itself
-            if self._gate(other, scope, node, ctx, 0) is not None and _names(gated) == _names(_strip(gate_side)):
+            if other_gate is not None and _names(gated) == _names(_strip(gate_side)):
                 continue
             origin_text = describe(origin, 50)
             ctx.report(
