@@ -89,7 +89,7 @@ class ImplausibleLearningRate(RecipeRule):
             if value <= 0:
                 continue
             seen = f"learning rate {format_value(value)} ({fact.key})"
-            related = [(optimizer, f"optimizer {optimizer.value} set here")] if optimizer else []
+            related = [(optimizer, f"optimizer {optimizer.value} set here")] if optimizer and family else []
             if value < self.option("min_lr"):
                 report(fact, f"{seen} is below {format_value(self.option('min_lr'))}: each step changes the weights "
                              "by a rounding error and the loss will stay flat",

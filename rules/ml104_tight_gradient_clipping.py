@@ -81,6 +81,16 @@ class TightGradientClipping(RecipeRule):
             clip_param: 0.1
             max_grad_norm: 0.5
             """, title="RL clip coefficients are not gradient clipping"),
+        flag({"a.py": """
+            import torch
+            def make_a(model):
+                return torch.optim.SGD(model.parameters(), lr=0.1)
+            """, "b.py": """
+            import torch
+            def make_b(model):
+                return torch.optim.AdamW(model.parameters(), lr=1e-4)
+            """, "train.yaml": "grad_clip: 0.1\n", "README.md": "x\n"}, at="train.yaml", line=1, severity="warning",
+             title="two optimizer families in one project: neither is named"),
         ok("train.py", """
             import torch
             def step(model, opt, args):
@@ -99,13 +109,16 @@ class TightGradientClipping(RecipeRule):
                 if fact.value >= bound or fact.get("enabled") is not True:
                     continue
                 message = f"gradient clipping {what} {format_value(fact.value)} ({fact.key}) is below {format_value(bound)}"
-                related = [(optimizer, f"optimizer {optimizer.value} set here")] if optimizer else []
+                # name the optimizer only when the recipe has one family: a project that
+                # builds SGD in one script and AdamW in another has no single answer
+                known = optimizer if family is not None else None
+                related = [(known, f"optimizer {known.value} set here")] if known else []
                 if family == ADAPTIVE:
                     report(fact, message + f"; with {optimizer.value} (Adam-family) the update is largely scale-invariant, "
                                            "so this mostly re-weights steps rather than shrinking them",
                            severity="info", related=related,
                            help="If this is deliberate (the DETR family clips at 0.1), suppress it with `# modellint: ignore[ML104]`; otherwise raise it to ~1.0.")
                 else:
-                    who = f"with {optimizer.value}" if optimizer else "with an optimizer modellint could not identify"
+                    who = f"with {known.value}" if known else "with an optimizer modellint could not identify"
                     report(fact, message + f"; {who} it shrinks almost every step and slows training", severity="warning",
                            related=related, help=f"Raise the clip {what} to ~1.0 or disable clipping.")
