@@ -65,18 +65,24 @@ def load_module(root, relative, name, extra_paths=()):
     spec = importlib.util.spec_from_file_location(name, os.path.join(root, relative))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the fixtures
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = saved
     return module
 
 
 @contextlib.contextmanager
 def project_imports(root):
     """Import a fixture project's packages here without leaking them into other tests."""
-    saved_path, saved_modules = list(sys.path), dict(sys.modules)
+    saved_path, saved_modules, saved_flag = list(sys.path), dict(sys.modules), sys.dont_write_bytecode
     sys.path[:0] = [root, os.path.join(root, "src")]
+    sys.dont_write_bytecode = True  # no __pycache__ in the fixtures
     try:
         yield
     finally:
+        sys.dont_write_bytecode = saved_flag
         sys.path[:] = saved_path
         for name in set(sys.modules) - set(saved_modules):
             del sys.modules[name]

@@ -17,15 +17,23 @@ This module runs inside the user's environment next to their code: it uses
 the standard library and torch only, and nothing else of modellint.
 """
 
-import ast
+import os
+import sys
+
+# `python -m` put the working directory (the user's project) first on
+# sys.path: drop it until the standard library and torch are imported, so a
+# project file named like a stdlib module (inspect.py, ast.py) cannot
+# shadow what this module needs. build_report puts the project back.
+if sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
+import ast  # noqa: E402
 import importlib
 import importlib.util
 import inspect
 import json
 import linecache
-import os
 import re
-import sys
 import time
 import traceback
 import warnings
@@ -74,9 +82,6 @@ def build_report(request: dict) -> dict:
     warnings.simplefilter("ignore")
     root = os.path.abspath(request.get("project_root") or os.getcwd())
     project = _Project(root, request.get("target_file"))
-    for entry in reversed([root, os.path.join(root, "src")]):
-        if os.path.isdir(entry) and entry not in sys.path:
-            sys.path.insert(0, entry)
     report = {"schema": SCHEMA, "status": "error", "target": request.get("target", ""),
               "project_root": root, "device": request.get("device", "meta")}
     try:
@@ -86,6 +91,9 @@ def build_report(request: dict) -> dict:
         report["error"] = {"kind": "torch-missing", "message": str(exc)}
         return report
     warnings.simplefilter("ignore")  # torch may have added its own filters
+    for entry in reversed([root, os.path.join(root, "src")]):
+        if os.path.isdir(entry) and entry not in sys.path:
+            sys.path.insert(0, entry)
     report["torch_version"] = str(torch.__version__).split("+")[0]
     try:
         target = _load_target(request, project)
