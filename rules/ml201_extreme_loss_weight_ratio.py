@@ -2,6 +2,7 @@ import ast
 import re
 from typing import Dict, List, Optional, Tuple
 
+from modellint.code.modules import FileModules, enclosing_class, self_attr
 from modellint.facts import names
 from modellint.facts.loss_weights import LOSS_TERMS, WEIGHT_MAPPING_KEYS, is_regularisation_term, term_tokens
 from modellint.provenance import format_value
@@ -80,6 +81,21 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                     super().__init__()
                     self.loss_weights = {"ce": 1.0, "bbox": 5.0, "contrastive": 0.01}
             """, line=6, title="code: a weight mapping"),
+        flag("criterion.py", """
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class JointCriterion(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.w_det = 1.0
+                    self.w_embed = 0.0002
+
+                def forward(self, det_logits, det_targets, emb, ids):
+                    det_loss = F.binary_cross_entropy_with_logits(det_logits, det_targets)
+                    emb_loss = F.cross_entropy(emb, ids)
+                    return self.w_det * det_loss + self.w_embed * emb_loss
+            """, line=13, title="code: weights set once to literals on self"),
         ok("vae.py", """
             import torch.nn.functional as F
 
@@ -136,11 +152,13 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
 
         self._config_module = is_config_module(ctx.path, node)
         self._reported = set()
-        self._defs: Dict[str, str] = {}
+        self._defs: Dict[str, ast.AST] = {}
+        self._class = None
         self._block(node.body, {}, ctx, function=None, module_level=True)
 
     def visit_FunctionDef(self, node, ctx) -> None:
         self._defs = {}
+        self._class = enclosing_class(ctx)  # its attributes are looked up only for ``self.w * loss``
         self._block(node.body, {}, ctx, function=node, module_level=False)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -164,10 +182,12 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                     state[name] = state[name] + added
                     self._judge(name, state[name], stmt, ctx)
             elif isinstance(stmt, ast.Return) and stmt.value is not None and function is not None:
-                if LOSS_TARGET.search(function.name):
-                    terms = self._terms(stmt.value, 1.0, ctx)
-                    if terms is not None and not (isinstance(stmt.value, ast.Name)):
-                        self._judge(f"{function.name}()", _expand(terms, state), stmt, ctx)
+                terms = self._terms(stmt.value, 1.0, ctx)
+                if terms is not None and len(terms) > 1:
+                    terms = _expand(terms, state)
+                    # ``return a + 0.001 * b`` from a loss function, or of terms that all name losses
+                    if LOSS_TARGET.search(function.name) or all(_loss_like(label) for _, _, label in terms):
+                        self._judge(f"{function.name}()", terms, stmt, ctx)
             else:
                 for field in ("body", "orelse", "finalbody"):
                     inner = getattr(stmt, field, None)
@@ -184,7 +204,7 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         if not isinstance(target, ast.Name):
             return
         name = target.id
-        self._defs[name] = ast.unparse(value) if hasattr(ast, "unparse") else ""
+        self._defs[name] = value
         terms = self._terms(value, 1.0, ctx)
         if terms is None:
             state.pop(name, None)
@@ -209,8 +229,8 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                 visit(e.operand, -w)
                 return
             if isinstance(e, ast.BinOp) and isinstance(e.op, (ast.Mult, ast.Div)):
-                right = ctx.doc.fold_number(e.right) if not isinstance(e.right, (ast.Call, ast.Subscript)) else None
-                left = ctx.doc.fold_number(e.left) if isinstance(e.op, ast.Mult) and not isinstance(e.left, (ast.Call, ast.Subscript)) else None
+                right = self._weight(e.right, ctx)
+                left = self._weight(e.left, ctx) if isinstance(e.op, ast.Mult) else None
                 if right is not None and not isinstance(right, bool):
                     if isinstance(e.op, ast.Div):
                         if right != 0:
@@ -229,6 +249,21 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
 
         visit(expr, weight)
         return out or None
+
+    def _weight(self, expr, ctx) -> Optional[float]:
+        """A literal weight: a constant, a module-level constant, or ``self.w`` set once to a literal."""
+        if isinstance(expr, (ast.Call, ast.Subscript)):
+            return None
+        attr = self_attr(expr)
+        if attr is not None:
+            info = FileModules.of(ctx).info(self._class) if self._class is not None else None
+            found = info.assignments.get(attr, []) if info is not None else []
+            if len(found) == 1 and found[0].value is not None:
+                value = ctx.doc.fold_number(found[0].value)
+                return None if isinstance(value, bool) else value
+            return None
+        value = ctx.doc.fold_number(expr)
+        return None if isinstance(value, bool) else value
 
     def _judge(self, name: str, terms: List[Term], stmt, ctx) -> None:
         target_is_loss = bool(LOSS_TARGET.search(name))
@@ -264,8 +299,9 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         if tokens and tokens <= {"l1", "l2", "norm", "self"}:
             return False  # a bare ``l1``/``l2`` is as often a penalty as a loss
         if isinstance(expr, ast.Name):
-            source = self._defs.get(expr.id, "")
-            if "parameters(" in source or ".weight" in source:
+            source = self._defs.get(expr.id)
+            if source is not None and any(isinstance(n, ast.Attribute) and n.attr in ("parameters", "named_parameters", "weight")
+                                          for n in ast.walk(source)):
                 return False  # ``l2 = sum(p.pow(2).sum() for p in model.parameters())``: weight decay
         if _loss_like(label):
             return True
@@ -335,10 +371,14 @@ def _expand(terms: List[Term], state: Dict[str, List[Term]]) -> List[Term]:
     """``loss = loss + 0.1 * aux``: replace the accumulator by the terms it already holds."""
     out: List[Term] = []
     for w, e, label in terms:
-        if isinstance(e, ast.Name) and e.id in state:
-            out.extend((w * w2, e2, l2) for w2, e2, l2 in state[e.id])
-        else:
+        held = state.get(e.id) if isinstance(e, ast.Name) else None
+        if not held:
             out.append((w, e, label))
+        elif len(held) == 1:
+            # ``bce = 0.5 * F.binary_cross_entropy(...)``: keep the variable's name, carry its weight
+            out.append((w * held[0][0], e, label))
+        else:
+            out.extend((w * w2, e2, l2) for w2, e2, l2 in held)
     return out
 
 
@@ -379,4 +419,5 @@ def _loss_like(label: str) -> bool:
     if not label:
         return False
     tokens = term_tokens(label.replace("(...)", ""))
-    return any("loss" in t or "criterion" in t for t in tokens) or any(t in LOSS_TERMS for t in tokens)
+    return (any("loss" in t or "criterion" in t or "cross" in t for t in tokens)
+            or any(t in LOSS_TERMS for t in tokens))

@@ -133,6 +133,21 @@ class UnbalancedLearnableLossWeights(CodeRule):
                     total = seg_loss / (2 * self.sigma_seg ** 2) + depth_loss / (2 * self.sigma_depth ** 2)
                     return total + torch.log(self.sigma_seg * self.sigma_depth)
             """, title="sigma parameterisation with + log(sigma)"),
+        flag("inverse.py", """
+            import torch
+            import torch.nn as nn
+
+            class TwoTaskLoss(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.log_var_seg = nn.Parameter(torch.zeros(1))
+                    self.log_var_depth = nn.Parameter(torch.zeros(1))
+
+                def forward(self, seg_loss, depth_loss):
+                    seg = 1.0 / (2 * torch.exp(self.log_var_seg)) * seg_loss
+                    depth = depth_loss / torch.exp(self.log_var_depth)
+                    return seg + depth
+            """, line=7, title="(b) the 1/(2 exp(s)) and L/exp(s) forms without + s"),
         ok("clip.py", """
             import numpy as np
             import torch
@@ -443,8 +458,10 @@ def _exp_use(expr: ast.AST, attr: str, params, aliases) -> Optional[Tuple[str, f
 
 
 def _factor_use(node: ast.AST, parents, ctx) -> Optional[str]:
-    """How a weight expression is applied: "multiplier", "divisor" or None. Constant scaling is skipped."""
+    """How a weight expression is applied: "multiplier", "divisor" or None. Constant scaling
+    (``0.5 * w``, ``w / 2``) is skipped and a constant numerator inverts (``1 / (2 * exp(s))``)."""
     cur = node
+    inverted = False
     while True:
         parent = parents.get(id(cur))
         if isinstance(parent, ast.Subscript) and parent.value is cur:
@@ -454,19 +471,23 @@ def _factor_use(node: ast.AST, parents, ctx) -> Optional[str]:
             return None
         other = parent.right if parent.left is cur else parent.left
         constant = isinstance(other, ast.Constant)
+        use = None
         if isinstance(parent.op, ast.Mult):
             if constant:
                 cur = parent
                 continue
-            return "multiplier"
-        if isinstance(parent.op, ast.Div):
-            if parent.right is cur:
-                return None if constant else "divisor"
+            use = "multiplier"
+        elif isinstance(parent.op, ast.Div):
             if constant:
+                inverted ^= parent.right is cur
                 cur = parent
                 continue
+            use = "divisor" if parent.right is cur else None
+        if use is None:
             return None
-        return None
+        if inverted:
+            return "divisor" if use == "multiplier" else "multiplier"
+        return use
 
 
 def _record_weight(param: _Param, form: str, k: float, node: ast.AST, parents) -> None:

@@ -100,6 +100,17 @@ class ZeroInitializedDecoderQuery(CodeRule):
                         tgt = layer(tgt, memory)
                     return tgt
             """, line=6, title="zeros into the first of a stack of decoder layers"),
+        flag("indexed_layers.py", """
+            import torch
+            import torch.nn as nn
+
+            class PointDecoder(nn.Module):
+                def forward(self, memory):
+                    q = torch.zeros(memory.size(0), self.num_points, self.dim, device=memory.device)
+                    for i in range(self.num_layers):
+                        q = self.decoder_layers[i](q, memory)
+                    return q
+            """, line=6, title="zeros into decoder layers indexed by the loop"),
         flag("buffer_queries.py", """
             import torch
             import torch.nn as nn
@@ -279,7 +290,11 @@ class ZeroInitializedDecoderQuery(CodeRule):
         if isinstance(func, ast.Subscript):
             inner = dotted(func.value)
             if "decoder" in inner.lower() and not NOT_A_QUERY_DECODER.search(inner.rsplit(".", 1)[-1]):
-                return inner + "[...]", 0
+                # ``self.decoder_layers[i](tgt, mem)`` inside ``for i in range(n)`` is a layer stack
+                index = _names(func.slice)
+                stacked = any(isinstance(loop, (ast.For, ast.AsyncFor)) and set(index) & set(_names(loop.target))
+                              for loop in flow.loop_stack)
+                return inner + ("[i] (each layer)" if stacked else "[...]"), 0
             return None
         if isinstance(func, ast.Name):
             low = func.id.lower()
@@ -323,7 +338,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
         if any(LEARNED_QUERY_ARG.search(kw.arg) for kw in other_kws):
             return
         # autoregressive decoding: the zero "go" input is replaced by the decoder's output
-        callee_is_loop_var = isinstance(call.func, ast.Name) and "each of" in label
+        callee_is_loop_var = "each of" in label or "(each layer)" in label
         query_names = set(_names(query))
         for loop in flow.loop_stack:
             if query_names & flow.loop_assigns(loop) and not callee_is_loop_var:
@@ -333,7 +348,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
         if key in reported:
             return
         reported.add(key)
-        shown = dotted(query) or "the query"
+        shown = dotted(query) or _short(query)
         origin_text = _short(origin)
         where = ctx.span(call)
         query_desc = f"`{shown}`" + (f" (`{query_kw}=`)" if query_kw else "")

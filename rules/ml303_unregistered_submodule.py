@@ -2,6 +2,7 @@ import ast
 from typing import Dict, List, Optional, Set
 
 from modellint.code.modules import (
+    CONTAINER,
     MODULE,
     PARAMETER,
     PARAMETER_CALLS,
@@ -110,6 +111,17 @@ class UnregisteredSubmodule(CodeRule):
                     super().__init__()
                     self.scales = [nn.Parameter(torch.ones(1)) for _ in range(n)]
             """, line=7, title="nn.Parameters in a plain list (use nn.ParameterList)"),
+        flag("stages.py", """
+            import torch.nn as nn
+
+            class ResNetish(nn.Module):
+                def __init__(self, widths):
+                    super().__init__()
+                    self.stages = [self._make_stage(w) for w in widths]
+
+                def _make_stage(self, width):
+                    return nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+            """, line=6, title="modules built by a helper method"),
         ok("sequential.py", """
             import torch.nn as nn
 
@@ -193,9 +205,13 @@ class UnregisteredSubmodule(CodeRule):
         info = modules.info(node)
         if not info.is_module:
             return
+        # only attributes assigned a plain container (or a local that may hold one) can be findings
+        if not any(a.kind == CONTAINER or isinstance(a.value, (ast.Name, ast.BinOp, ast.Subscript))
+                   for found in info.assignments.values() for a in found):
+            return
         registers = False
         for method in info.methods.values():
-            for inner in walk_function(method):
+            for inner in modules.nodes(method):
                 if isinstance(inner, ast.Call):
                     func = inner.func
                     if isinstance(func, ast.Attribute) and func.attr in REGISTERING_CALLS:
@@ -205,6 +221,7 @@ class UnregisteredSubmodule(CodeRule):
         if registers:
             return  # registration is managed by hand (add_module/setattr); the lists only order the modules
         scan = _ClassScan(self, modules, ctx)
+        scan.info = info
         for method in info.methods.values():
             scan.method(method)
         scan.report(info)
@@ -220,14 +237,32 @@ class _ClassScan:
         self.containers: Dict[str, List[ast.AST]] = {}  # attr → plain-container assignments
         self.elements: Dict[str, List[ast.AST]] = {}  # attr → module expressions stored in it
         self.non_plain: Set[str] = set()  # attrs also assigned a non-container value (wrapped)
+        self.info = None
+        self.functions = {stmt.name: stmt for stmt in ctx.doc.tree.body if isinstance(stmt, ast.FunctionDef)}
 
     # -- what an expression holds ---------------------------------------------
-    def _module_expr(self, expr: ast.AST, locals_: Dict[str, list], registered: Set[str]) -> bool:
+    def _builder(self, call: ast.Call):
+        """The function a call runs when it is a method of this class or a function of this file."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and self_attr(func) is not None and self.info is not None:
+            return self.info.methods.get(func.attr)
+        if isinstance(func, ast.Name):
+            return self.functions.get(func.id)
+        return None
+
+    def _module_expr(self, expr: ast.AST, locals_: Dict[str, list], registered: Set[str], depth: int = 0) -> bool:
         """Does this expression construct (or name a freshly constructed) module with parameters?"""
         if isinstance(expr, ast.Name):
             return expr.id not in registered and locals_.get(expr.id) == ["module"]
         if not isinstance(expr, ast.Call):
             return False
+        builder = self._builder(expr)
+        if builder is not None:
+            # ``self._make_stage(...)`` / ``make_block(...)``: a module when every return builds one
+            if depth > 2:
+                return False
+            returns = [n.value for n in self.modules.nodes(builder) if isinstance(n, ast.Return) and n.value is not None]
+            return bool(returns) and all(self._module_expr(r, {}, set(), depth + 1) for r in returns)
         qual = self.ctx.qualname(expr.func)
         if qual in PARAMETER_CALLS:
             return True  # an nn.Parameter in a plain container is just as invisible
@@ -253,8 +288,9 @@ class _ClassScan:
         if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
             found: List[ast.AST] = []
             for elt in expr.elts:
-                if isinstance(elt, ast.Starred):
-                    inner = self._container(elt.value, locals_, registered)
+                if isinstance(elt, (ast.Starred, ast.List, ast.Tuple)):
+                    # ``[*convs]`` and ``[(nn.Linear(...), nn.Linear(...))]``: nested plain containers
+                    inner = self._container(elt.value if isinstance(elt, ast.Starred) else elt, locals_, registered)
                     found.extend(inner or [])
                 elif self._module_expr(elt, locals_, registered):
                     found.append(elt)
@@ -297,11 +333,12 @@ class _ClassScan:
         locals_: Dict[str, list] = {}  # name → ["module"] or the module elements of a local plain container
         # locals that are also stored as a module attribute are registered through it
         registered: Set[str] = set()
-        for node in walk_function(func):
+        nodes = self.modules.nodes(func)
+        for node in nodes:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
                 if any(self_attr(t) for t in node.targets):
                     registered.add(node.value.id)
-        for node in walk_function(func):
+        for node in nodes:
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:

@@ -1,7 +1,7 @@
 import ast
 from typing import Iterator, Tuple
 
-from modellint.code.modules import FileModules, methods_reachable, parametrised_nn_call, self_attr
+from modellint.code.modules import MODULE, PARAMETER, FileModules, methods_reachable, parametrised_nn_call, self_attr
 from modellint.rule import CodeRule, flag, ok
 
 
@@ -61,6 +61,23 @@ class ModuleCreatedInForward(CodeRule):
                     self.norm = nn.LayerNorm(x.size(-1))
                     return self.norm(x)
             """, line=5, title="re-created on every call even though it is stored on self"),
+        flag("local_block.py", """
+            import torch.nn as nn
+
+            class ResidualUnit(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.fc = nn.Linear(d, d)
+
+                def forward(self, x):
+                    return x + self.fc(x)
+
+            class Tower(nn.Module):
+                def forward(self, x):
+                    for _ in range(3):
+                        x = ResidualUnit(x.size(-1))(x)
+                    return x
+            """, line=14, title="a module class of the same file that owns parameters"),
         ok("activations.py", """
             import torch.nn as nn
             import torch.nn.functional as F
@@ -117,26 +134,58 @@ class ModuleCreatedInForward(CodeRule):
     )
 
     def visit_ClassDef(self, node, ctx) -> None:
-        info = FileModules.of(ctx).info(node)
+        modules = FileModules.of(ctx)
+        info = modules.info(node)
         if not info.is_module or "forward" not in info.methods:
             return
-        from_init = set(methods_reachable(info, "__init__")) if "__init__" in info.methods else set()
-        for name in methods_reachable(info, "forward"):
+        from_init = set(methods_reachable(info, "__init__", modules)) if "__init__" in info.methods else set()
+        for name in methods_reachable(info, "forward", modules):
             if name in from_init or name == "__init__":
                 continue
             method = info.methods[name]
             for call, guarded_store in _calls(method.body, False):
+                if guarded_store:
+                    continue
                 layer = parametrised_nn_call(call, ctx)
-                if layer is None or guarded_store:
+                shown = f"nn.{layer}" if layer else None
+                if layer is None:
+                    layer = _local_parametrised_class(call, modules, ctx)
+                    shown = layer
+                if layer is None:
                     continue
                 where = "`forward()`" if name == "forward" else f"`{name}()` (called from `forward()`)"
                 ctx.report(
                     self, call,
-                    f"{where} of `{info.name}` constructs `nn.{layer}(...)` on every call: each call gets new random "
+                    f"{where} of `{info.name}` constructs `{shown}(...)` on every call: each call gets new random "
                     f"weights that the optimizer (built from `model.parameters()` before this layer existed) never "
                     f"updates, so this layer never learns and the output changes randomly between steps",
-                    help=f"Create it once in `__init__` (`self.{layer.lower()} = nn.{layer}(...)`) and call it in `forward()`.",
+                    help=f"Create it once in `__init__` (`self.{layer.lower()} = {shown}(...)`) and call it in `forward()`.",
                 )
+
+
+def _local_parametrised_class(call, modules, ctx):
+    """A module class of this file that owns parameters (``ResidualBlock(64)``), by name."""
+    qual = ctx.qualname(call.func)
+    local = modules.local_class(qual)
+    if local is None:
+        return None
+    info = modules.info(local)
+    if not info.is_module:
+        return None
+    own = [a for found in info.assignments.values() for a in found if a.method == "__init__"]
+    if any(a.kind == PARAMETER or (a.kind == MODULE and _has_parameters(a, ctx, modules)) for a in own):
+        return local.name
+    return None
+
+
+def _has_parameters(assignment, ctx, modules) -> bool:
+    value = assignment.value
+    if not isinstance(value, ast.Call):
+        return False
+    if parametrised_nn_call(value, ctx) is not None:
+        return True
+    last = (assignment.ctor or "").rsplit(".", 1)[-1]
+    return last in ("Sequential", "ModuleList", "ModuleDict") or not (assignment.ctor or "").startswith("torch.")
 
 
 def _calls(body, under_if: bool) -> Iterator[Tuple[ast.Call, bool]]:

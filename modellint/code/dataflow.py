@@ -32,7 +32,7 @@ import ast
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set
 
-from modellint.code.modules import BUFFER, ClassInfo, self_attr, walk_function
+from modellint.code.modules import BUFFER, ClassInfo, FileModules, self_attr, walk_function
 from modellint.code.modules import OTHER as OTHER_KIND
 
 ZERO = "zero"
@@ -330,7 +330,7 @@ class LocalFlow:
         found = self.info.assignments.get(attr, []) if self.info else []
         if len(found) == 1 and found[0].method == "__init__" and found[0].kind in (BUFFER, OTHER_KIND) and found[0].value is not None:
             origin = self._zeros_origin(found[0].value)
-            if origin is not None and not _attr_written(self.info, attr):
+            if origin is not None and not _attr_written(self.info, attr, FileModules.of(self.ctx)):
                 result = Value(ZERO, origin)
         self._attr_zero_cache[attr] = result
         return result
@@ -439,11 +439,11 @@ def _names(target: ast.AST) -> List[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
 
 
-def _attr_written(info: ClassInfo, attr: str) -> bool:
+def _attr_written(info: ClassInfo, attr: str, modules=None) -> bool:
     """Is ``self.<attr>`` written in place anywhere in the class (``self.q[...] = v``,
     ``self.q.copy_(v)``, ``nn.init.normal_(self.q)``, ``self.q.data = v``)?"""
     for method in info.methods.values():
-        for node in walk_function(method):
+        for node in (modules.nodes(method) if modules is not None else walk_function(method)):
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:

@@ -189,6 +189,15 @@ class FileModules:
             stmt.name: stmt for stmt in ctx.doc.tree.body if isinstance(stmt, ast.ClassDef)
         }
         self._resolving: set = set()
+        self._nodes: Dict[int, List[ast.AST]] = {}
+
+    def nodes(self, func: ast.AST) -> List[ast.AST]:
+        """``walk_function(func)`` as a list, computed once per function for every rule."""
+        found = self._nodes.get(id(func))
+        if found is None:
+            found = list(walk_function(func))
+            self._nodes[id(func)] = found
+        return found
 
     @classmethod
     def of(cls, ctx) -> "FileModules":
@@ -204,12 +213,14 @@ class FileModules:
         if cached is not None:
             return cached
         info = ClassInfo(node, self._module_kind(node))
+        # cached before its attributes are read: ``__init__`` may build the class itself
+        # (a recursive tree of blocks), and that lookup must find it, not recurse
+        self.infos[id(node)] = info
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 info.methods[stmt.name] = stmt
         for name, method in info.methods.items():
             self._collect_assignments(info, name, method)
-        self.infos[id(node)] = info
         return info
 
     def local_class(self, qualname: Optional[str]) -> Optional[ast.ClassDef]:
@@ -278,7 +289,7 @@ class FileModules:
         return OTHER, None
 
     def _collect_assignments(self, info: ClassInfo, method_name: str, method: ast.FunctionDef) -> None:
-        for node in walk_function(method):
+        for node in self.nodes(method):
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if node.value is None:
@@ -345,7 +356,7 @@ def enclosing_class(ctx) -> Optional[ast.ClassDef]:
     return None
 
 
-def methods_reachable(info: ClassInfo, start: str) -> List[str]:
+def methods_reachable(info: ClassInfo, start: str, modules: Optional["FileModules"] = None) -> List[str]:
     """Methods reached from ``start`` through ``self.<method>(...)`` calls (``start`` first)."""
     seen: List[str] = []
     todo = [start]
@@ -354,7 +365,8 @@ def methods_reachable(info: ClassInfo, start: str) -> List[str]:
         if name in seen or name not in info.methods:
             continue
         seen.append(name)
-        for node in walk_function(info.methods[name]):
+        method = info.methods[name]
+        for node in (modules.nodes(method) if modules is not None else walk_function(method)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_self(node.func.value):
                 if node.func.attr in info.methods and node.func.attr not in seen:
                     todo.append(node.func.attr)
