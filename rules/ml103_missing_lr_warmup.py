@@ -1,7 +1,10 @@
 from typing import List, Optional, Tuple
 
+import re
+
 from modellint.facts import names
-from modellint.facts.vocabulary import ADAPTIVE, SCALE_FREE, SGD_LIKE
+from modellint.facts.training_code import attributable, is_test_file
+from modellint.facts.vocabulary import ADAPTIVE, SCALE_FREE, SGD_LIKE, optimizer_family
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok
 
@@ -74,14 +77,16 @@ def warmup_state(recipe) -> Tuple[str, List[Fact]]:
     return "off", code.off
 
 
-def transformer_evidence(recipe) -> Optional[Fact]:
+def transformer_evidence(recipe, anchor: Fact) -> Optional[Fact]:
     own = recipe.all(names.MODEL_ARCH)
     found = [f for f in own if f.value == "transformer"]
+    if recipe.root is None:  # a code recipe: its facts are the whole project's code
+        found = attributable(recipe, anchor, found)
     if found:
         return found[0]
     if any(f.value == "other" for f in own) or _registry_config(recipe):
         return None  # the config names its model, and it is not transformer-like
-    found = [f for f in recipe.context_all(names.MODEL_ARCH) if f.value == "transformer"]
+    found = attributable(recipe, anchor, [f for f in recipe.context_all(names.MODEL_ARCH) if f.value == "transformer"])
     return found[0] if found else None
 
 
@@ -347,6 +352,21 @@ class MissingLrWarmup(RecipeRule):
         }, title="the training code builds a warmup scheduler whose length the config sets"),
     )
 
+    @staticmethod
+    def _optimizer(recipe, lr: Fact) -> Tuple[Optional[str], str]:
+        """The optimizer family for this LR: the constructor it was passed to, else the recipe's one optimizer."""
+        match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\(lr=", lr.key)
+        if match and optimizer_family(match.group(1)):
+            return optimizer_family(match.group(1)), match.group(1)
+        family = recipe.optimizer_family()
+        optimizer = recipe.optimizer_fact()
+        if family is not None and optimizer is not None:
+            return family, str(optimizer.value)
+        candidates = sorted({str(f.value).rsplit(".", 1)[-1] for f in recipe.all(names.OPTIMIZER) + recipe.context_all(names.OPTIMIZER)})
+        if candidates:
+            return None, "an optimizer modellint cannot pin down (" + ", ".join(candidates[:4]) + ")"
+        return None, "an optimizer modellint could not identify"
+
     def _threshold(self, family: Optional[str]) -> float:
         if family == ADAPTIVE:
             return self.option("min_lr_for_warmup")
@@ -355,17 +375,17 @@ class MissingLrWarmup(RecipeRule):
         return max(self.option("min_lr_for_warmup"), self.option("min_sgd_lr_for_warmup"))
 
     def check(self, recipe, report) -> None:
-        lrs = [f for f in recipe.all(names.LR) if _number(f.value) and f.value > 0]
+        lrs = [f for f in recipe.all(names.LR) if _number(f.value) and f.value > 0 and not is_test_file(f.span.path)]
         if not lrs:
             return
-        family = recipe.optimizer_family()
+        lr = max(lrs, key=lambda f: f.value)
+        family, who = self._optimizer(recipe, lr)
         if family == SCALE_FREE:
             return
-        lr = max(lrs, key=lambda f: f.value)
         threshold = self._threshold(family)
         if lr.value < threshold:
             return
-        model = transformer_evidence(recipe)
+        model = transformer_evidence(recipe, lr)
         batch = effective_batch(recipe)
         large = batch is not None and batch[0] >= self.option("min_batch_for_warmup")
         if model is None and not large:
@@ -374,8 +394,7 @@ class MissingLrWarmup(RecipeRule):
         if state != "off":
             return
 
-        optimizer = recipe.optimizer_fact()
-        who = f"{optimizer.value}" if optimizer else "an optimizer modellint could not identify"
+        optimizer = recipe.optimizer_fact() if family is not None else None
         bound = f"{format_value(threshold)}" + (" for Adam-family optimizers" if family == ADAPTIVE else
                                                  " for SGD-family optimizers" if family == SGD_LIKE else "")
         reasons = []
@@ -390,13 +409,16 @@ class MissingLrWarmup(RecipeRule):
         if optimizer is not None:
             related.append((optimizer, f"optimizer {optimizer.value} set here"))
         if evidence:
-            seen = "; ".join(self._describe_off(f) for f in evidence)
-            related.extend((f, self._describe_off(f)) for f in evidence)
-            no_warmup = f"its only warmup setting does not warm up ({seen})"
+            shown = self._off_evidence(evidence)
+            related.extend((f, self._describe_off(f)) for f in shown)
+            no_warmup = "no effective warmup: " + "; ".join(dict.fromkeys(self._describe_off(f) for f in shown))
         else:
             no_warmup = "no warmup anywhere in the recipe or its training code (no warmup length, no warmup scheduler)"
-        report(lr, f"learning rate {format_value(lr.value)} ({lr.key}) with {who} is at or above {bound}, on "
-                   + " and ".join(reasons) + f", and {no_warmup}: the first full-size Adam/SGD steps on such a "
+        recipe_name = ""
+        if recipe.root is not None and lr.span.path not in recipe.name:
+            recipe_name = f" in the recipe of {recipe.name}"
+        report(lr, f"learning rate {format_value(lr.value)} ({lr.key}) with {who}{recipe_name} is at or above {bound}, on "
+                   + " and ".join(reasons) + f", with {no_warmup}. The first full-size steps on such a "
                    "model or batch often diverge or settle in a poor region",
                related=related,
                help="Warm the LR up over the first ~1-5% of training (HF warmup_ratio: 0.03; detectron2 WARMUP_ITERS: 1000 "
@@ -404,10 +426,16 @@ class MissingLrWarmup(RecipeRule):
                     "without warmup is deliberate (DETR does), suppress with `# modellint: ignore[ML103]`.")
 
     @staticmethod
+    def _off_evidence(evidence: List[Fact]) -> List[Fact]:
+        """A warmup length whose start factor is known already says what its factor fact says."""
+        lengths = [f for f in evidence if f.name == names.WARMUP and f.get("start_factor") is not None]
+        return [f for f in evidence if not (f.name == names.WARMUP_FACTOR and lengths)]
+
+    @staticmethod
     def _describe_off(fact: Fact) -> str:
         if fact.name == names.WARMUP_FACTOR:
             return f"{fact.key} {format_value(fact.value)} starts at the full LR"
         factor = fact.get("start_factor")
         if fact.name == names.WARMUP and isinstance(factor, (int, float)) and factor >= 1.0 and _number(fact.value):
-            return f"{fact.key} {format_value(fact.value)} with start factor {format_value(factor)} starts at the full LR"
+            return f"{fact.key} {format_value(fact.value)} starts at factor {format_value(factor)}, the full LR"
         return f"{fact.key} = {format_value(fact.value)}"

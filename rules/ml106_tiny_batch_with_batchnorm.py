@@ -2,6 +2,7 @@ from typing import List, Optional, Tuple
 
 from modellint.facts import names
 from modellint.facts.common_keys import norm_kind
+from modellint.facts.training_code import attributable, is_test_file
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok
 
@@ -187,7 +188,7 @@ class TinyBatchWithBatchnorm(RecipeRule):
         batch_fact, per_device, devices = small
         if per_device > limit:
             return
-        bn, sync = self._batchnorm(recipe)
+        bn, sync = self._batchnorm(recipe, batch_fact)
         if not bn:
             return
         device_count = devices.value if devices is not None else None
@@ -221,7 +222,7 @@ class TinyBatchWithBatchnorm(RecipeRule):
         candidates: List[Tuple[Fact, float]] = []
         for fact in recipe.all(names.BATCH_PER_DEVICE):
             value = _number(fact.value)
-            if value and value >= 1:
+            if value and value >= 1 and not is_test_file(fact.span.path):
                 candidates.append((fact, value))
         for fact in recipe.all(names.BATCH_GLOBAL):
             value = _number(fact.value)
@@ -238,15 +239,19 @@ class TinyBatchWithBatchnorm(RecipeRule):
         fact, value = max(candidates, key=lambda c: c[1])  # conflicting sources: assume the larger one
         return fact, value, devices
 
-    def _batchnorm(self, recipe) -> Tuple[List[Fact], Optional[Fact]]:
+    def _batchnorm(self, recipe, batch: Fact) -> Tuple[List[Fact], Optional[Fact]]:
         """(trainable BatchNorm facts, a SyncBN fact) — from the config when it names norms, else the code."""
         own = recipe.all(names.NORM)
+        if recipe.root is None:  # a code recipe: its facts are the whole project's code
+            own = attributable(recipe, batch, own)
+            if any(f.get("frozen_by_code") for f in own):
+                return [], None
         if own:
             pool = own
         elif _registry_config(recipe):
             return [], None  # the config composes the model; its defaults (FrozenBN backbones) apply
         else:
-            pool = recipe.context_all(names.NORM) or []
+            pool = attributable(recipe, batch, recipe.context_all(names.NORM))
             if any(f.get("frozen_by_code") for f in pool):
                 return [], None  # the code puts its BatchNorms in eval mode
         frozen_sections = {f.get("section") for f in pool if _kind(f) == "eval"}

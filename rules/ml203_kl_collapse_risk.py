@@ -1,6 +1,7 @@
 from typing import Dict, List, Optional
 
 from modellint.facts import names
+from modellint.facts.training_code import attributable, is_test_file
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok
 
@@ -140,7 +141,7 @@ class KlCollapseRisk(RecipeRule):
     )
 
     def check(self, recipe, report) -> None:
-        weights = [f for f in recipe.all(names.KL_WEIGHT) if _number(f.value) is not None]
+        weights = [f for f in recipe.all(names.KL_WEIGHT) if _number(f.value) is not None and not is_test_file(f.span.path)]
         if not weights:
             return
         evidence = self._vae_evidence(recipe, weights)
@@ -185,11 +186,14 @@ class KlCollapseRisk(RecipeRule):
     @staticmethod
     def _vae_evidence(recipe, weights: List[Fact]) -> Optional[Fact]:
         """A VAE recipe has free bits, a KL/KLD term or a VAE model."""
+        anchor = weights[0]
         for pool in (recipe.facts, recipe.context):
-            for fact in pool:
-                if fact.name == names.MODEL_ARCH and fact.value == "vae":
-                    return fact
-        for fact in recipe.all(names.FREE_BITS) + recipe.context_all(names.FREE_BITS):
+            found = [f for f in pool if f.name == names.MODEL_ARCH and f.value == "vae"]
+            if pool is recipe.context or recipe.root is None:  # code of the whole project
+                found = attributable(recipe, anchor, found)
+            if found:
+                return found[0]
+        for fact in recipe.all(names.FREE_BITS) + attributable(recipe, anchor, recipe.context_all(names.FREE_BITS)):
             return Fact(fact.name, fact.value, fact.span, fact.key, fact.dialect, (("evidence", f"free bits {fact.key}"),))
         for fact in weights:
             if fact.get("vae_hint"):

@@ -282,6 +282,9 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
                 facts.append(Fact(names.NORM, "norm_eval", value.span, dotted, dialect, (("kind", "eval"), ("section", section))))
             continue
 
+        if low in ("param_scheduler", "schedulers", "lr_schedulers") and isinstance(value, (Sequence, Mapping)):
+            _constant_warmup(facts, key_path, value, dialect)
+            continue
         if low in ("lr_scheduler", "scheduler", "lr_scheduler_type", "sched", "lr_schedule", "lr_policy",
                    "scheduler_type", "lr_scheduler_name", "scheduler_name", "lr_decay_schedule", "schedule") or (
                 low == "policy" and ancestors and ancestors[-1] == "lr_config"):
@@ -460,6 +463,31 @@ def _scheduler(facts: List[Fact], key_path: Tuple[str, ...], value: Node, dialec
                 end = scalar_number(args.get_ci("end_factor"))
                 detail = [("warmup", factor < 1.0 and (end is None or end > factor)), ("start_factor", factor)]
     facts.append(Fact(names.SCHEDULER, name, node.span, dotted, dialect, tuple(detail)))
+
+
+def _constant_warmup(facts: List[Fact], key_path: Tuple[str, ...], value: Node, dialect: str) -> None:
+    """A schedule list that opens with ``ConstantLR(factor<1)`` runs a constant warmup (MMEngine, ShuffleNet recipes)."""
+    entries = value.items if isinstance(value, Sequence) else [value]
+    first = entries[0] if entries else None
+    if not isinstance(first, Mapping) or (_type_of(first) or "").rsplit(".", 1)[-1] != "ConstantLR":
+        return
+    begin = scalar_number(first.get("begin"))
+    if begin not in (None, 0):
+        return
+    factor_node = first.get("factor")
+    factor = 1.0 / 3 if factor_node is None else scalar_number(factor_node)
+    if factor is None or factor >= 1.0:
+        return
+    node = first.get("type") or first
+    facts.append(Fact(names.SCHEDULER, "ConstantLR", node.span, ".".join(key_path) + "[0].type", dialect,
+                      (("warmup", True), ("start_factor", factor))))
+    end_node = first.get("end")
+    end = scalar_number(end_node)
+    if end is not None and end > 0:
+        by_epoch = first.get("by_epoch")
+        unit = "iters" if isinstance(by_epoch, Scalar) and as_bool(by_epoch.value) is False else "epochs"
+        facts.append(Fact(names.WARMUP, end - (begin or 0), end_node.span, ".".join(key_path) + "[0].end", dialect,
+                          (("unit", unit), ("start_factor", factor))))
 
 
 def _model_hint(facts: List[Fact], key_path: Tuple[str, ...], value: Node, parent: Optional[Mapping], dialect: str) -> None:

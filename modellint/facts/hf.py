@@ -87,7 +87,7 @@ def extract(root: Node, dialect: str = "") -> List[Fact]:
         max_steps = number_fact("max_steps", names.TOTAL_ITERS, 1, ("unit", "iters"))
         if max_steps is None:  # max_steps > 0 overrides the epoch count
             number_fact("num_train_epochs", names.TOTAL_EPOCHS, 1e-9, ("unit", "epochs"))
-        if args.get("optim") is None and args.get("learning_rate") is not None:
+        if args.get("optim") is None and args.get("learning_rate") is not None and dialect != "shell":
             # TrainingArguments' default optimizer is AdamW (``optim="adamw_torch"``)
             facts.append(Fact(names.OPTIMIZER, "adamw_torch", args.get("learning_rate").span, prefix + "optim (default)",
                               DIALECT, (("default", True), ("family", ADAPTIVE))))
