@@ -230,6 +230,8 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
             elif fact in (names.TOTAL_EPOCHS, names.TOTAL_ITERS):
                 if any(EVAL_SECTION.search(a) for a in ancestors) or any("warm" in a for a in ancestors):
                     continue
+                if low == "num_train_epochs" and (scalar_number(_child(parent, "max_steps")) or 0) > 0 and is_hf_args(parent):
+                    continue  # TrainingArguments: max_steps > 0 overrides the epoch count
                 number = scalar_number(value)
                 if number is not None and number > 0:
                     facts.append(Fact(fact, number, value.span, dotted, dialect, (("unit", unit),)))

@@ -158,20 +158,32 @@ class TrainingCode:
             self._hint(ctx, "vae", func, f"a Gaussian KL term in {func.name}()")
 
     def _free_bits_clamp(self, node: ast.Call, ctx) -> None:
-        operands = list(node.args) + [kw.value for kw in node.keywords]
-        words = set()
-        for operand in operands:
-            words |= {w.lower() for w in _names_in(operand)}
-        if not any("free" in w for w in words) or not any(w.startswith("kl") or w.endswith("kl") or "kld" in w for w in words):
-            if not (any(w in ("free_bits", "free_nats", "freebits") for w in words)):
-                return
-        self._hint(ctx, "vae", node, "free-bits clamping of the KL term")
+        """``torch.clamp(kl, min=0.5)``, ``kl.clamp(min=self.free_bits)``, ``torch.max(kl, free_bits)``."""
+        name = call_name(node)
+        owner = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+        if owner and owner.split(".")[0] not in ("torch", "F", "np", "numpy", "jnp"):
+            operand, rest = node.func.value, list(node.args)  # a method: kl.clamp(min=…)
+        else:
+            operand, rest = (node.args[0] if node.args else None), list(node.args[1:])
+        if operand is None:
+            return
         bound = keyword(node, "min")
-        if bound is None and len(node.args) >= 2:
-            bound = node.args[1]
+        if bound is None and name in ("maximum", "max", "clamp_min") and rest:
+            bound = rest[0]
+        elif bound is None and name in ("clamp", "clip") and rest:
+            bound = rest[0]
+        if bound is None:
+            return
+        operand_words = {w.lower() for w in _names_in(operand)}
+        bound_words = {w.lower() for w in _names_in(bound)}
+        kl_operand = any(w.startswith("kl") or "kld" in w or w.endswith("_kl") for w in operand_words)
+        free_name = any("free" in w for w in bound_words | operand_words)
+        if not (free_name or (kl_operand and name in ("clamp", "clamp_min", "clip", "maximum", "max"))):
+            return
+        self._hint(ctx, "vae", node, "free-bits clamping of the KL term")
         value = _literal_number(ctx, bound)
         if value is not None and self._first("free_bits"):
-            ctx.fact(names.FREE_BITS, float(value), bound, f"{call_name(node)}(kl, min=…)", "code")
+            ctx.fact(names.FREE_BITS, float(value), bound, f"{name}(kl, min=…)", "code")
 
     def visit_Assign(self, node: ast.Assign, ctx) -> None:
         for target in node.targets:
