@@ -274,6 +274,21 @@ def test_check_instantiate_with_the_static_rules(torch):
         assert item["path"] == "configs/model_cfg.py" and item["confirmed_by_instantiation"] is True
 
 
+def test_import_like_the_project(torch, tmp_path):
+    # no pyproject.toml, .git or setup.py anywhere: a package under src/ of a directory that is no identifier
+    write_files(tmp_path, [
+        ("my-proj/src/pkgx/__init__.py", ""),
+        ("my-proj/src/pkgx/layers.py", "import torch.nn as nn\n\n\ndef mlp(dim):\n    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU())\n"),
+        ("my-proj/src/pkgx/net.py", "import torch.nn as nn\n\nfrom .layers import mlp\n\n\nclass Net(nn.Module):\n"
+                                    "    def __init__(self, dim=8):\n        super().__init__()\n        self.body = mlp(dim)\n"),
+    ])
+    by_file = inspect_json("my-proj/src/pkgx/net.py:Net", "--kwargs", '{"dim": 4}', cwd=str(tmp_path))
+    assert by_file["qualified_class"] == "pkgx.net.Net" and by_file["totals"]["parameters"] == 4 * 4 + 4
+    by_module = inspect_json("pkgx.net:Net", cwd=str(tmp_path / "my-proj"))  # src/ is on sys.path
+    assert by_module["totals"]["parameters"] == 8 * 8 + 8
+    assert by_module["definition"] == {"path": "src/pkgx/net.py", "line": 6}
+
+
 # -- healthy and large models -----------------------------------------------------------------------
 def test_healthy_model_no_findings_and_quiet(torch):
     data = inspect_json("--depth", "2", cwd=HEALTHY)  # target, kwargs-from and kwargs from pyproject

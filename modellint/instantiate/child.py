@@ -181,16 +181,18 @@ def _load_target(request: dict, project: _Project):
 def _import_file(path: str, root: str):
     if not os.path.isfile(path):
         raise _Failure({"kind": "bad-target", "message": f"no such file: {path}", "path": path})
-    dotted = _dotted_name(path, root)
-    if dotted:
+    for dotted, base in _module_names(path, root):
+        if base not in sys.path:
+            sys.path.insert(0, base)
         try:
             module = importlib.import_module(dotted)
         except ModuleNotFoundError as exc:
-            if not (exc.name and (dotted == exc.name or dotted.startswith(exc.name + "."))):
-                raise
-            module = None  # the file is not importable under that name: load it by path
-        if module is not None and _same_file(getattr(module, "__file__", None), path):
+            if exc.name and (dotted == exc.name or dotted.startswith(exc.name + ".")):
+                continue  # not importable under this name: try the next one
+            raise
+        if _same_file(getattr(module, "__file__", None), path):
             return module
+    # a loose file: load it by path (relative imports cannot work there)
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)
@@ -202,7 +204,11 @@ def _import_file(path: str, root: str):
     return module
 
 
-def _dotted_name(path: str, root: str):
+def _module_names(path: str, root: str):
+    """(dotted name, sys.path entry) pairs to import the file by, best first:
+    relative to ``src/`` and to the project root (as the project's scripts
+    import it), then through its chain of ``__init__.py`` packages."""
+    out = []
     src = os.path.join(root, "src")
     bases = []
     if _under(path, src) and not os.path.isfile(os.path.join(src, "__init__.py")):
@@ -210,13 +216,21 @@ def _dotted_name(path: str, root: str):
     if _under(path, root):
         bases.append(root)
     for base in bases:
-        rel = os.path.splitext(os.path.relpath(path, base))[0]
-        parts = rel.split(os.sep)
-        if parts[-1] == "__init__":
+        parts = os.path.splitext(os.path.relpath(path, base))[0].split(os.sep)
+        out.append((parts, base))
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    directory = os.path.dirname(path)
+    while os.path.isfile(os.path.join(directory, "__init__.py")) and os.path.dirname(directory) != directory:
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    out.append((parts, directory))
+    names = []
+    for parts, base in out:
+        if parts and parts[-1] == "__init__":
             parts = parts[:-1]
-        if parts and all(p.isidentifier() for p in parts):
-            return ".".join(parts)
-    return None
+        if parts and all(p.isidentifier() for p in parts) and (".".join(parts), base) not in names:
+            names.append((".".join(parts), base))
+    return names
 
 
 def _same_file(a, b) -> bool:
@@ -569,7 +583,8 @@ class _Describer:
                     group[field] += scan[field]
                 for name, count in scan["module_classes"].items():
                     group["module_classes"][name] = group["module_classes"].get(name, 0) + count
-        return list(groups.values())
+        # library internals holding references (nn.GRU's _flat_weights) are not news
+        return [g for g in groups.values() if g["in_project"] or g["parameters"] > 0]
 
     # -- verdicts on static findings (ML302, ML303) -----------------------------
     def _owners_at(self, path: str, line: int):

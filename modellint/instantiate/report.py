@@ -137,7 +137,11 @@ class ModelReport:
 
     def label(self) -> str:
         """``QuadModalModel (kwargs from configs/model.py:MODEL)``"""
-        return self.class_name + (f" (kwargs from {self.kwargs_source})" if self.kwargs_source else "")
+        if not self.kwargs_source:
+            return self.class_name
+        if self.kwargs_source == "--kwargs":
+            return f"{self.class_name} (with the --kwargs arguments)"
+        return f"{self.class_name} (kwargs from {self.kwargs_source})"
 
     # -- public forms -----------------------------------------------------------
     def to_json(self) -> dict:
