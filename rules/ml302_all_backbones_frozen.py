@@ -219,6 +219,11 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
     def visit_Module(self, node, ctx) -> None:
         self._declared: Set[Tuple[str, str]] = set()
         self._called: Set[str] = set()
+        text = ctx.doc.text
+        # cheap text pre-filters
+        self._encoders = bool(_ENCODER_ATTR.search(text))
+        self._no_grad = "no_grad" in text or "inference_mode" in text
+        self._freezing = "requires_grad" in text
 
     def leave_Module(self, node, ctx) -> None:
         # functions this file calls that may freeze elsewhere (``model.freeze_encoders()`` in train.py)
@@ -226,10 +231,12 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
             ctx.fact(names.FREEZE, False, node, "calls", kind="calls", names=tuple(sorted(self._called)))
 
     def visit_ClassDef(self, node: ast.ClassDef, ctx) -> None:
+        if not self._encoders:
+            return
         owner = f"cls:{node.name}"
-        index = file_index(ctx)
+        local_classes = {s.name for s in ctx.doc.tree.body if isinstance(s, ast.ClassDef)}
         # encoders a base class from another file declares are invisible here
-        complete = all((dotted(b) or "").rsplit(".", 1)[-1] in _KNOWN_BASES or dotted(b) in index.classes
+        complete = all((dotted(b) or "").rsplit(".", 1)[-1] in _KNOWN_BASES or dotted(b) in local_classes
                        for b in node.bases)
         for method in node.body:
             if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _BUILD_METHODS.match(method.name):
@@ -247,7 +254,8 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
                             self._declared.add((owner, target.attr))
                             ctx.fact(names.FREEZE, False, target, target.attr, kind="declared", owner=owner,
                                      section=target.attr, complete=complete)
-        self._no_grad_encoders(node, owner, ctx)
+        if self._no_grad and any(owner == o for o, _ in self._declared):
+            self._no_grad_encoders(node, owner, ctx)
 
     def _no_grad_encoders(self, klass: ast.ClassDef, owner: str, ctx) -> None:
         """Encoders that are only ever run under ``torch.no_grad()`` never receive gradients."""
@@ -278,6 +286,8 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
                          conditional=False, reachable=True, function="forward")
 
     def visit_For(self, node: ast.For, ctx) -> None:
+        if not self._freezing:
+            return
         sources = _parameter_sources(node.iter, node, ctx)
         if not sources:
             return

@@ -186,14 +186,20 @@ class MissingZeroGrad(CodeRule):
             """, title="micro-batch loop accumulates, outer loop steps and zeroes"),
     )
 
+    def visit_Module(self, node, ctx) -> None:
+        self._on = "step(" in ctx.doc.text and "backward" in ctx.doc.text  # cheap text pre-filter: no need to analyse loops otherwise
+
     def visit_For(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_AsyncFor(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_While(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)

@@ -187,14 +187,22 @@ class ActivationBeforeLoss(CodeRule):
     def visit_Module(self, node, ctx) -> None:
         self._classes: Dict[str, Optional[Tuple[str, ast.AST]]] = {}
         self._ctx = ctx
+        text = ctx.doc.text
+        # cheap text pre-filter: a logits loss and an activation must both appear
+        self._on = any(w in text for w in ("cross_entropy", "CrossEntropyLoss", "BCEWithLogitsLoss")) and \
+            any(w in text for w in ("softmax", "Softmax", "sigmoid", "Sigmoid", "expit"))
+        if not self._on:
+            return
         body = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         _Interpreter(self, ctx, report=True).run(body, {})
 
     def visit_FunctionDef(self, node, ctx) -> None:
-        _Interpreter(self, ctx, report=True).run(node.body, {})
+        if self._on:
+            _Interpreter(self, ctx, report=True).run(node.body, {})
 
     def visit_AsyncFunctionDef(self, node, ctx) -> None:
-        _Interpreter(self, ctx, report=True).run(node.body, {})
+        if self._on:
+            _Interpreter(self, ctx, report=True).run(node.body, {})
 
     # -- what a same-file class returns --------------------------------------
     def class_output(self, name: str, ctx) -> Optional[Tuple[str, ast.AST]]:

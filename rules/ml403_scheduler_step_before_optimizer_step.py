@@ -120,14 +120,20 @@ class SchedulerStepBeforeOptimizerStep(CodeRule):
             """, title="guarded so the first epoch keeps the first LR"),
     )
 
+    def visit_Module(self, node, ctx) -> None:
+        self._on = "step(" in ctx.doc.text  # cheap text pre-filter: no need to analyse loops otherwise
+
     def visit_For(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_AsyncFor(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_While(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)

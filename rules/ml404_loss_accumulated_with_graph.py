@@ -183,18 +183,25 @@ class LossAccumulatedWithGraph(CodeRule):
             """, title="a loss built from terms (not a data loop), returned to be backpropagated"),
     )
 
+    def visit_Module(self, node, ctx) -> None:
+        self._on = any(word in ctx.doc.text for word in ("loss", "Loss", "criterion", "backward", "entropy", "kl_div"))  # cheap text pre-filter: no need to analyse loops otherwise
+
     def visit_For(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_AsyncFor(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def visit_While(self, node, ctx) -> None:
-        self._check(node, ctx)
+        if self._on:
+            self._check(node, ctx)
 
     def _check(self, loop, ctx) -> None:
-        info = analyse_loop(loop, ctx, follow_helpers=False)
-        accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets]
+        info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below
+        accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets
+                         and not e.helper]
         appends = [e for e in info.events if e.kind == "call" and e.name == "append" and not e.loops and not e.no_grad
                    and not e.helper and len(e.node.args) == 1 and isinstance(e.node.func, ast.Attribute)]
         if not accumulations and not appends:
@@ -203,11 +210,11 @@ class LossAccumulatedWithGraph(CodeRule):
         summary = analyse_function(scope, ctx)
         index = file_index(ctx)
         backwarded_anywhere = _backwarded(summary.events)
-        backwarded_here = _backwarded(info.events)
-        data_loop = bool(info.of("backward", "step")) or (
+        backwarded_here = _backwarded([e for e in info.events if not e.helper])
+        data_loop = any(not e.helper for e in info.of("backward", "step")) or (
             not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200))))
         called_without_grad = isinstance(scope, ast.FunctionDef) and scope.name in index.no_grad_calls
-        assigned_in_loop = {t for e in info.events if e.kind in ("assign", "accumulate") for t in e.targets}
+        assigned_in_loop = {t for e in info.events if e.kind in ("assign", "accumulate") and not e.helper for t in e.targets}
         for event in appends:
             holder = dotted(event.node.func.value)
             if not holder or holder in assigned_in_loop or holder in backwarded_anywhere:

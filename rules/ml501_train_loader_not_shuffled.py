@@ -140,9 +140,10 @@ class TrainLoaderNotShuffled(CodeRule):
 
     def visit_Module(self, node, ctx) -> None:
         self._assignments = {}
+        self._on = "DataLoader" in ctx.doc.text
 
     def visit_Call(self, node: ast.Call, ctx) -> None:
-        if call_name(node) != "DataLoader":
+        if not self._on or call_name(node) != "DataLoader":
             return
         if any(kw.arg is None for kw in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
             return  # **kwargs may carry shuffle/sampler

@@ -17,6 +17,7 @@ SHAPE_METHODS = frozenset({"unsqueeze", "reshape", "view", "astype", "float", "l
                            "double", "half", "cpu", "numpy", "detach", "expand_as", "expand", "view_as", "squeeze",
                            "type_as"})
 SHAPE_FUNCTIONS = frozenset({"expand_dims", "asarray", "array", "reshape"})
+_THRESHOLD_TEXT = re.compile(r"[<>]=?\s*\(?\s*([\w.]*(thr|thresh|cutoff)\w*|0?\.\d+|1\b)", re.I)
 _EXCLUDED_FUNCTIONS = re.compile(r"^(forward|__call__|loss|compute_loss|.*_loss)$")
 
 
@@ -96,16 +97,19 @@ class HardGatedPredictions(CodeRule):
             """, title="thresholding a prediction by itself"),
     )
 
+    def visit_Module(self, node, ctx) -> None:
+        self._on = "argmax" in ctx.doc.text or bool(_THRESHOLD_TEXT.search(ctx.doc.text))
+
     def visit_BinOp(self, node, ctx) -> None:
-        if isinstance(node.op, ast.Mult):
+        if self._on and isinstance(node.op, ast.Mult):
             self._check(node, node.left, node.right, ctx)
 
     def visit_AugAssign(self, node, ctx) -> None:
-        if isinstance(node.op, ast.Mult):
+        if self._on and isinstance(node.op, ast.Mult):
             self._check(node, node.target, node.value, ctx)
 
     def visit_Call(self, node, ctx) -> None:
-        if call_name(node) in ("multiply", "mul") and len(node.args) == 2 and isinstance(node.func, ast.Attribute) \
+        if self._on and call_name(node) in ("multiply", "mul") and len(node.args) == 2 and isinstance(node.func, ast.Attribute) \
                 and dotted(node.func.value) in ("np", "numpy", "torch"):
             self._check(node, node.args[0], node.args[1], ctx)
 
@@ -114,7 +118,11 @@ class HardGatedPredictions(CodeRule):
         if func is not None and _EXCLUDED_FUNCTIONS.match(func.name):
             return
         scope = func or ctx.doc.tree
+        if not ((_words(_strip(left)) | _words(_strip(right))) & PREDICTION_WORDS):
+            return
         for gate_side, other in ((left, right), (right, left)):
+            if not (_words(_strip(other)) & PREDICTION_WORDS):
+                continue
             gate = self._gate(gate_side, scope, node, ctx, 0)
             if gate is None:
                 continue

@@ -169,9 +169,26 @@ def file_index(ctx) -> FileIndex:
     if index is not None:
         return index
     index = FileIndex()
-    stack: List[Tuple[ast.AST, str, bool]] = [(doc.tree, "", False)]
+    # definitions: module level, class bodies and nested defs (statements only, cheap)
+    stack: List[Tuple[ast.AST, str]] = [(doc.tree, "")]
     while stack:
-        node, klass, no_grad = stack.pop()
+        node, klass = stack.pop()
+        for child in getattr(node, "body", ()):
+            if isinstance(child, ast.ClassDef):
+                index.classes.setdefault(child.name, child)
+                stack.append((child, child.name))
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                index.functions.setdefault(child.name, []).append(child)
+                index.owner[id(child)] = klass if isinstance(node, ast.ClassDef) else ""
+                stack.append((child, ""))
+            elif isinstance(child, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                stack.append((child, klass))
+                for extra in ("orelse", "finalbody"):
+                    stack.extend((_Body(part), klass) for part in [getattr(child, extra, None)] if part)
+                for handler in getattr(child, "handlers", ()):
+                    stack.append((handler, klass))
+    # bindings and calls: one walk of the module
+    for node in ast.walk(doc.tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 _bind(index, target, node.value)
@@ -181,22 +198,19 @@ def file_index(ctx) -> FileIndex:
             name = call_name(node)
             if name:
                 index.called.add(name)
-                if no_grad:
-                    index.no_grad_calls.add(name)
         elif isinstance(node, (ast.With, ast.AsyncWith)) and grad_disabling_with(node):
-            no_grad = True
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
-                index.classes.setdefault(child.name, child)
-                stack.append((child, child.name, no_grad))
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                index.functions.setdefault(child.name, []).append(child)
-                index.owner[id(child)] = klass if isinstance(node, ast.ClassDef) else ""
-                stack.append((child, "", no_grad))
-            else:
-                stack.append((child, klass, no_grad))
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call) and call_name(inner):
+                    index.no_grad_calls.add(call_name(inner))
     _INDEX_CACHE[doc] = index
     return index
+
+
+class _Body:
+    """A statement list seen as a node with a ``body`` (``orelse``/``finalbody`` blocks)."""
+
+    def __init__(self, body):
+        self.body = body
 
 
 def _bind(index: FileIndex, target: ast.AST, value: ast.expr) -> None:

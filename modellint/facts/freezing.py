@@ -58,10 +58,13 @@ Flag = Tuple[Tuple[str, ...], Scalar, Node]
 def extract(root: Node, dialect: str) -> List[Fact]:
     sections: Dict[Tuple[str, ...], Tuple[Scalar, Mapping]] = {}
     flags: List[Flag] = []
+    excluded: Dict[str, bool] = {}
     for key_path, key, value, parent in walk(root):
         low = key_path[-1].lower()
+        if not isinstance(value, Mapping) and not _SECTION.search(low):
+            continue  # only mappings and encoder/backbone-named flags matter
         ancestors = [part.lower() for part in key_path[:-1]]
-        if any(_EXCLUDED_ANCESTOR.search(a) for a in ancestors):
+        if any(excluded.setdefault(a, bool(_EXCLUDED_ANCESTOR.search(a))) for a in ancestors):
             continue
         if isinstance(value, Mapping):
             if _CONTAINER.match(low):
