@@ -5,6 +5,7 @@ from modellint.rule import EngineRule, ok
 class NoTrainableParameters(EngineRule):
     code = "ML601"
     name = "no-trainable-parameters"
+    requires_instantiation = True  # emitted by the instantiation stage (`--instantiate`), never by a plain lint run
     severity = "error"
     summary = "The instantiated model has 0 trainable parameters (only with --instantiate)."
     rationale = (

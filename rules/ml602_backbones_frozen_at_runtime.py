@@ -7,6 +7,7 @@ from modellint.rule import EngineRule, Option, ok
 class BackbonesFrozenAtRuntime(EngineRule):
     code = "ML602"
     name = "backbones-frozen-at-runtime"
+    requires_instantiation = True  # emitted by the instantiation stage (`--instantiate`), never by a plain lint run
     severity = "warning"
     summary = "The instantiated model has every backbone/encoder frozen: only heads and fusion learn (only with --instantiate)."
     rationale = (

@@ -5,6 +5,7 @@ from modellint.rule import EngineRule, Option, ok
 class UnregisteredParameters(EngineRule):
     code = "ML603"
     name = "unregistered-parameters"
+    requires_instantiation = True  # emitted by the instantiation stage (`--instantiate`), never by a plain lint run
     severity = "error"
     summary = "Modules or parameters are kept in plain lists, dicts or tuples, so model.parameters() misses them (only with --instantiate)."
     rationale = (
