@@ -16,6 +16,7 @@ from modellint.code.traversal import PyContext, traverse
 from modellint.facts.extractors import code_fact_visitors
 from modellint.findings import Finding, Related
 from modellint.parsing.problems import ParseProblem
+from modellint.parsing.limits import tree_problem
 from modellint.parsing.python_doc import PythonDocument, parse_python
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
 from modellint.parsing.source import decode, read_bytes
@@ -111,6 +112,10 @@ class Checker:
         else:
             roots, problems = _config_parser(kind)(text, display)
             result.findings.extend(_problem_finding(display, p) for p in problems)
+            hostile = tree_problem(roots)  # alias bombs, recursive aliases, absurd nesting
+            if hostile is not None:
+                roots = []
+                result.findings.append(engine_finding("ML902", display, f"the {kind.upper()} document {hostile}"))
             result.roots = roots  # facts come from the merged tree at the recipe stage
             if kind == "yaml":
                 header = _HYDRA_PACKAGE.search(text[:2048])
@@ -141,7 +146,9 @@ class Checker:
         if is_config_module(result.path, doc.tree):
             result.is_config_module = True
             view = doc.config_view()
-            result.roots = [view]
+            # names can share and nest values without limit (``a2 = dict(x=a1)``): such a
+            # module is valid Python, so it is only not read as a config (no finding)
+            result.roots = [view] if tree_problem([view]) is None else []
 
 
 def _config_parser(kind: str):

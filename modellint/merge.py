@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+from modellint.parsing.limits import MAX_DEPTH
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_bool, as_number
 from modellint.provenance import Span
 
@@ -55,7 +56,7 @@ class Merger:
     def set_path(self, root: Node, dotted: str, value: Scalar) -> Node:
         """Set ``A.B.C`` (a launch-script override) on a merged tree."""
         parts = [p for p in dotted.split(".") if p]
-        if not parts:
+        if not parts or len(parts) > MAX_DEPTH:  # deeper than any config may be (limits.py): ignored, not recursed into
             return root
         if not isinstance(root, Mapping):
             root = Mapping(value.span, [])

@@ -151,6 +151,10 @@ class _ModuleFolder:
                     result = _BINOPS[type(expr.op)](a, b)
                 except (ZeroDivisionError, OverflowError, ValueError):
                     result = None
+                # ``a1 = a0 * a0`` on each line squares an integer's size: past float
+                # range a value is of no use to any rule, and folding on would not end
+                if isinstance(result, int) and result.bit_length() > 1024:
+                    result = None
                 if result is not None:
                     return Scalar(span, result, _text(expr))
             return Unknown(span, _text(expr))

@@ -18,6 +18,7 @@ from modellint.provenance import Span
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _SEPARATORS = {";", "&&", "||", "|", "&", "\n"}
+_MAX_EXPANSION = 10_000  # characters substituted into one word
 
 
 @dataclass
@@ -138,10 +139,17 @@ class ShellDocument:
             self.commands.append(Command(rest))
 
     def _substitute(self, text: str) -> str:
+        # ``X=$X$X`` repeated doubles a value each line: past a budget a variable
+        # stays unexpanded, so a word never grows beyond its text plus the budget
+        budget = [_MAX_EXPANSION]
+
         def repl(match):
             name = match.group(1) or match.group(3)
             known = self.variables.get(name)
             if known is not None:
+                if len(known.text) > budget[0]:
+                    return match.group(0)
+                budget[0] -= len(known.text)
                 return known.text
             if match.group(2) is not None:
                 return match.group(2)

@@ -9,6 +9,8 @@ rules read it with ``as_number``).
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import List, Optional, Tuple
 
 import yaml
@@ -21,6 +23,29 @@ try:  # libyaml is ~17x faster and still gives marks
     _Loader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
+
+# libyaml's composer (the C loader) recurses once per nesting level without any
+# limit and overflows the C stack -- a segfault that kills the whole process --
+# somewhere between 20,000 and 40,000 levels (``[[[[...`` or ``- - - -``). Text
+# that might nest 1,000 levels deep is reported (one ML902) and not composed; the
+# estimate counts brackets inside quotes too, so it errs on the side of not
+# reading, and no real config comes near it (the tree limit is 100 levels anyway,
+# see limits.py). The pure-Python loader would be safe but reads such a file at
+# ~30 KB/s.
+_DEEP = 1000
+_DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % _DEEP, re.M)  # indentation and ``- ``/``? `` indicators
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _may_nest_deeply(text: str) -> bool:
+    if _DEEP_BLOCK.search(text):
+        return True
+    if text.count("[") + text.count("{") < _DEEP:
+        return False
+    brackets = _BRACKETS.sub("", text)  # quotes are ignored: this over-estimates, never under-
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) >= _DEEP
+
 
 _BOOL_TRUE = {"yes", "true", "on", "y"}
 _STR = "tag:yaml.org,2002:str"
@@ -112,6 +137,8 @@ class _TooLarge(Exception):
 
 def parse_yaml(text: str, path: str) -> Tuple[List[Node], List[ParseProblem]]:
     """All documents of a YAML stream, or one ML902 problem saying where it broke."""
+    if _may_nest_deeply(text):
+        return [], [ParseProblem("ML902", f"the YAML document nests too deeply to read safely ({_DEEP:,} or more open brackets or indentation columns); not read")]
     try:
         roots = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
