@@ -42,11 +42,16 @@ class StdinInput:
 # -- per-file stage (runs in workers) ---------------------------------------
 _WORKER: Optional[Checker] = None
 _CACHE = None
+_PROGRESS_FD: Optional[int] = None  # in a pool worker: a file holding the index of the file being checked
 
 
-def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Optional[str] = None) -> None:
-    global _WORKER, _CACHE
+def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Optional[str] = None,
+                 progress_dir: Optional[str] = None) -> None:
+    global _WORKER, _CACHE, _PROGRESS_FD
     _WORKER = Checker(enabled, options)
+    _PROGRESS_FD = None
+    if progress_dir is not None:
+        _PROGRESS_FD = os.open(os.path.join(progress_dir, str(os.getpid())), os.O_WRONLY | os.O_CREAT, 0o600)
     _CACHE = None
     if cache_dir is not None:
         from modellint.cache import Cache, salt
@@ -69,22 +74,142 @@ def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dic
     _init_worker(enabled, options, cache_dir)
     if jobs <= 1 or len(sources) < PARALLEL_THRESHOLD:
         return [_check_one(source) for source in sources], errors
-    from concurrent.futures import ProcessPoolExecutor
+    results = _check_in_pool(sources, enabled, options, jobs, cache_dir, errors)
+    return [results[index] for index in range(len(sources))], errors
+
+
+# A worker process can die without an exception (a segfault in a C extension, the
+# OOM killer, os._exit): the pool then fails every file it had not returned yet,
+# and nothing says which file was the cause. Each worker writes the index of the
+# file it starts into its own progress file; after a breakage the files in
+# progress are checked again one by one, each in a fresh process of its own. The
+# one that kills that process too is reported (ML999, exit 2), never re-checked
+# in the main process (it would take the run down) and never retried forever;
+# the others keep their results, and the files not checked yet go to a new pool.
+def _mark_progress(index: int) -> None:
+    if _PROGRESS_FD is not None:
+        os.lseek(_PROGRESS_FD, 0, os.SEEK_SET)
+        os.write(_PROGRESS_FD, b"%12d" % index)  # fixed width: no stale digits
+
+
+def _check_chunk(items: List[Tuple[int, SourcePath]]) -> List[Tuple[int, FileResult]]:
+    out = []
+    for index, source in items:
+        _mark_progress(index)
+        out.append((index, _check_one(source)))
+    return out
+
+
+def _in_progress(progress_dir: str) -> List[int]:
+    indices = set()
+    for name in os.listdir(progress_dir):
+        path = os.path.join(progress_dir, name)
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().strip()
+            os.unlink(path)
+        except OSError:
+            continue
+        if text.isdigit():
+            indices.add(int(text))
+    return sorted(indices)
+
+
+def _isolated_main(connection, source: SourcePath, enabled: Sequence[str], options: Dict[str, Dict],
+                   cache_dir: Optional[str]) -> None:
+    _init_worker(enabled, options, cache_dir)
+    result = _check_one(source)
+    try:
+        connection.send(result)
+    except Exception as exc:  # a result that cannot be pickled is still one finding
+        connection.send(FileResult(source.display, source.kind, [engine_finding(
+            "ML999", source.display, f"modellint could not return this file's result: {type(exc).__name__}: {exc}")]))
+    connection.close()
+
+
+def _check_isolated(source: SourcePath, enabled: Sequence[str], options: Dict[str, Dict],
+                    cache_dir: Optional[str]) -> Tuple[Optional[FileResult], Optional[int]]:
+    """The file's result from a process of its own, or None and that process's exit code."""
+    import multiprocessing
+
+    context = multiprocessing.get_context()  # the pool's own start method
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_isolated_main, args=(writer, source, list(enabled), options, cache_dir), daemon=True)
+    process.start()
+    writer.close()
+    try:
+        result: Optional[FileResult] = reader.recv()
+    except (EOFError, OSError):
+        result = None
+    process.join()
+    reader.close()
+    return result, (None if result is not None else process.exitcode)
+
+
+def _death(exitcode: Optional[int]) -> str:
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
+                   cache_dir: Optional[str], errors: List[str]) -> Dict[int, FileResult]:
+    import shutil
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    results: Dict[str, FileResult] = {}
-    chunk = max(1, min(64, len(sources) // (jobs * 8) or 1))
+    results: Dict[int, FileResult] = {}
+    remaining = list(range(len(sources)))
+    progress_dir = tempfile.mkdtemp(prefix="modellint-workers-")
     try:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(list(enabled), options, cache_dir)) as pool:
-            for source, result in zip(sources, pool.map(_check_one, sources, chunksize=chunk)):
-                results[source.path] = result
-    except BrokenProcessPool:
-        errors.append("a worker process died; the files it held were re-checked in the main process")
-    missing = [s for s in sources if s.path not in results]
-    if missing:
-        for source in missing:
-            results[source.path] = _check_one(source)
-    return [results[s.path] for s in sources], errors
+        while remaining:
+            broken = False
+            size = max(1, min(64, len(remaining) // (jobs * 8) or 1))
+            chunks = [remaining[i:i + size] for i in range(0, len(remaining), size)]
+            try:
+                with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                         initargs=(list(enabled), options, cache_dir, progress_dir)) as pool:
+                    futures = {pool.submit(_check_chunk, [(i, sources[i]) for i in chunk]): chunk for chunk in chunks}
+                    for future in as_completed(futures):
+                        try:
+                            for index, result in future.result():
+                                results[index] = result
+                        except BrokenProcessPool:
+                            broken = True
+                        except Exception:  # the worker lived but its result did not come back (pickling)
+                            for index in futures[future]:
+                                results.setdefault(index, _check_one(sources[index]))
+            except BrokenProcessPool:
+                broken = True
+            remaining = [i for i in remaining if i not in results]
+            if not broken:
+                break
+            suspects = [i for i in _in_progress(progress_dir) if i not in results]
+            if not suspects:  # no file was being checked: the workers themselves failed
+                errors.append("worker processes died before checking any file; the remaining files were checked in the main process")
+                for index in remaining:
+                    results[index] = _check_one(sources[index])
+                break
+            for index in suspects:
+                result, exitcode = _check_isolated(sources[index], enabled, options, cache_dir)
+                if result is None:
+                    display = sources[index].display
+                    how = _death(exitcode)
+                    errors.append(f"a worker process died ({how}) while checking {display}; that file is reported "
+                                  "as ML999 and every other file was checked")
+                    result = FileResult(display, sources[index].kind, [engine_finding(
+                        "ML999", display, f"the process checking this file died ({how}); it was not checked")])
+                results[index] = result
+            remaining = [i for i in remaining if i not in results]
+    finally:
+        shutil.rmtree(progress_dir, ignore_errors=True)
+    return results
 
 
 # -- recipe stage ------------------------------------------------------------
