@@ -8,6 +8,7 @@ which implements git's own wildmatch semantics).
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 from dataclasses import dataclass
@@ -115,8 +116,10 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (), respect_gitignor
             found[absolute] = SourcePath(absolute, display_path(absolute), kind)
             continue
         if not os.path.isdir(absolute):
-            if os.path.islink(absolute):
-                errors.append(f"{given}: dangling symbolic link")
+            if os.path.islink(absolute) and not os.path.exists(absolute):
+                errors.append(f"{given}: {_broken_link(absolute)}")
+            elif os.path.exists(absolute):  # reading a FIFO or a device could block or never end
+                errors.append(f"{given}: not a regular file or directory; not read")
             else:
                 errors.append(f"{given}: no such file or directory")
             continue
@@ -125,8 +128,25 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (), respect_gitignor
     return sorted(found.values(), key=lambda s: s.display), errors
 
 
+def _broken_link(path: str) -> str:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+    return "dangling symbolic link"
+
+
+def _outside(path: str, real_root: str) -> bool:
+    real = os.path.realpath(path)
+    return real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
 def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterator[SourcePath]:
     specs = _ancestor_specs(root) if respect_gitignore else []
+    # a symbolic link found while walking is followed only when it stays below the
+    # walked root: a link to ``/`` or ``../..`` would read the whole disk
+    real_root = os.path.realpath(root)
     visited = set()
     stack: List[Tuple[str, List[Tuple[str, "pathspec.PathSpec"]]]] = [(root, specs)]
     while stack:
@@ -146,6 +166,8 @@ def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterato
             try:
                 is_dir = entry.is_dir()  # follows symlinks; loops are caught above
                 is_file = entry.is_file()
+                if entry.is_symlink() and _outside(entry.path, real_root):
+                    continue
             except OSError:
                 continue
             display = display_path(entry.path)

@@ -166,7 +166,9 @@ class RecipeBuilder:
                 out.append(os.path.join(current, rel))
                 current = os.path.dirname(current)
             return out
-        return [os.path.join(directory, os.path.expanduser(ref.ref))]
+        # a config written on Windows (``_BASE_: ..\\Base.yaml``) names the same file
+        ref_path = ref.ref.replace("\\", "/") if os.sep == "/" else ref.ref
+        return [os.path.join(directory, os.path.expanduser(ref_path))]
 
     def bases_of(self, path: str) -> List[Tuple[BaseRef, Optional[str]]]:
         if path in self._resolved:

@@ -43,7 +43,10 @@ def decode(data: bytes, kind: str) -> Tuple[Optional[str], Optional[ParseProblem
         try:
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         except SyntaxError as exc:
-            return None, ParseProblem(code, f"cannot read the file's encoding: {exc}")
+            # bytes that are not UTF-8 in the first two lines read as a bad declaration:
+            # decode as UTF-8 below, which says which byte is wrong
+            if "invalid or missing encoding declaration" not in str(exc):
+                return None, ParseProblem(code, f"cannot read the file's encoding: {exc}")
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     try:
@@ -66,7 +69,10 @@ def read_bytes(path: str, kind: str) -> Tuple[Optional[bytes], Optional[ParsePro
                 help="Exclude generated or data files with `--exclude` or `extend-exclude` in [tool.modellint].",
             )
         with open(path, "rb") as handle:
-            return handle.read(MAX_BYTES + 1), None
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:  # it grew after the size check
+            return None, ParseProblem(code, f"file is above the {MAX_BYTES // (1024 * 1024)} MB limit; not linted", severity="info")
+        return data, None
     except OSError as exc:
         return None, ParseProblem(code, f"cannot read the file: {exc.strerror or exc}", help="Check the file's permissions, or exclude it.")
 
