@@ -78,14 +78,23 @@ def warmup_state(recipe) -> Tuple[str, List[Fact]]:
 
 
 def transformer_evidence(recipe, anchor: Fact) -> Optional[Fact]:
+    """A fact saying the model is transformer-like, or None.
+
+    A model chosen by name (a config's model type, ``--model``, ``create_model("vit_b")``) decides; the
+    classes and layers a project's code defines count only when nothing names the model."""
     own = recipe.all(names.MODEL_ARCH)
-    found = [f for f in own if f.value == "transformer"]
     if recipe.root is None:  # a code recipe: its facts are the whole project's code
-        found = attributable(recipe, anchor, found)
+        own = attributable(recipe, anchor, own)
+    named = [f for f in own if f.get("named")]
+    if any(f.value == "transformer" for f in named):
+        return next(f for f in named if f.value == "transformer")
+    if any(f.value == "other" and f.get("named") is True for f in named):
+        return None  # the recipe names its whole model, and it is not transformer-like
+    found = [f for f in own if f.value == "transformer"]
     if found:
         return found[0]
-    if any(f.value == "other" for f in own) or _registry_config(recipe):
-        return None  # the config names its model, and it is not transformer-like
+    if _registry_config(recipe):
+        return None  # the config composes its model from a registry; nothing there is transformer-like
     found = attributable(recipe, anchor, [f for f in recipe.context_all(names.MODEL_ARCH) if f.value == "transformer"])
     return found[0] if found else None
 
@@ -190,6 +199,7 @@ class MissingLrWarmup(RecipeRule):
                     parser = argparse.ArgumentParser('DETR', add_help=False)
                     parser.add_argument('--lr', default=1e-4, type=float)
                     parser.add_argument('--lr_backbone', default=1e-5, type=float)
+                    parser.add_argument('--backbone', default='resnet50', type=str)
                     parser.add_argument('--batch_size', default=2, type=int)
                     parser.add_argument('--epochs', default=300, type=int)
                     parser.add_argument('--lr_drop', default=200, type=int)
@@ -228,6 +238,21 @@ class MissingLrWarmup(RecipeRule):
               "warmup_steps": 0
             }
             """, line=3, title="HF args file: BERT at 3e-4, warmup_steps 0"),
+        flag({
+            "scripts/train_vit.sh": """
+                #!/bin/bash
+                python train.py --model vit_small_patch16_224 --lr 1e-3 --warmup-epochs 0
+                """,
+            "train.py": """
+                import argparse
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--model", default="resnet50", type=str)
+                parser.add_argument("--opt", default="adamw", type=str)
+                parser.add_argument("--lr", default=5e-4, type=float)
+                parser.add_argument("--warmup-epochs", default=5, type=int)
+                """,
+            "README.md": "timm-style training\n",
+        }, at="scripts/train_vit.sh", line=2, title="timm-style launch: a ViT at 1e-3 with --warmup-epochs 0"),
         ok("configs/train_config.py", """
             TRAIN = {
                 "optimizer": "adamw",
@@ -330,6 +355,22 @@ class MissingLrWarmup(RecipeRule):
                     pass
                 """,
         }, title="a ResNet config in a repository that also defines ViTs"),
+        ok({
+            "scripts/train_resnet.sh": "python train.py --model resnet50 --lr 0.4 --warmup-epochs 0 --opt sgd\n",
+            "train.py": """
+                import argparse
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--model", default="vit_base_patch16_224", type=str)
+                parser.add_argument("--opt", default="adamw", type=str)
+                parser.add_argument("--lr", default=5e-4, type=float)
+                parser.add_argument("--warmup-epochs", default=5, type=int)
+                """,
+            "models/vit.py": """
+                import torch.nn as nn
+                class Attention(nn.Module):
+                    pass
+                """,
+        }, title="a launch script picks a ResNet: the ViT classes of the code base do not matter"),
         ok("args.yaml", """
             model_name_or_path: gpt2
             learning_rate: 5.0e-4

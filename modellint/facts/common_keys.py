@@ -67,7 +67,8 @@ for _keys, _fact, _unit in (
 KL_ANNEAL_KEY = re.compile(
     r"^(kl|kld|beta)_?(anneal|annealing|warmup|warm_up|ramp|rampup|cycle|cyclical|schedule_steps|start|increase)"
     r"|^(anneal|annealing|warmup|ramp)_?(kl|kld|beta)"
-    r"|^(kl_)?anneal_(steps|epochs|iters|rate|cycles)$|^capacity_max_iter$|^c_stop_iter$|^cyclical_kl|^kl_cycle",
+    r"|^(kl_)?anneal_(steps|epochs|iters|rate|cycles)$|^capacity_max_iter$|^c_stop_iter$|^cyclical_kl|^kl_cycle"
+    r"|^(c_max|max_capacity|capacity_max|kl_capacity)$",
     re.I)
 
 # sections whose keys describe evaluation, not training
@@ -96,9 +97,13 @@ CNN_NAME = re.compile(
     r"([^a-z].*)?$",
     re.I)
 VAE_NAME = re.compile(r"vae|variational_?auto_?encoder|VariationalAutoencoder", re.I)
+# VQ-VAE / VQGAN: ``beta`` is the commitment cost of the codebook, not a KL weight
+VQ_NAME = re.compile(r"vq[-_]?(vae|gan)|vector_?quanti[sz]", re.I)
 MODEL_KEYS = frozenset({"model", "model_name", "model_name_or_path", "arch", "architecture", "model_type",
                         "backbone", "net", "network", "encoder", "decoder", "meta_architecture", "model_arch",
                         "model_id", "pretrained_model_name_or_path", "base_model"})
+PART_KEYS = frozenset({"backbone", "encoder", "decoder", "neck", "head", "decode_head", "text_encoder",
+                       "image_encoder", "vision_encoder", "generator"})
 MODEL_SECTIONS = re.compile(r"^(model|backbone|net|network|encoder|decoder|generator|arch|architecture|"
                             r"model_params|model_cfg|model_config|model_args)$", re.I)
 TYPE_KEYS = frozenset({"type", "name", "class_path", "_target_", "cls", "arch", "model_name"})
@@ -151,6 +156,8 @@ def model_family(text: str) -> Optional[str]:
     if not isinstance(text, str) or not text.strip() or len(text) > 200:
         return None
     tail = text.strip()
+    if VQ_NAME.search(tail):
+        return "vqvae"
     if VAE_NAME.search(tail):
         return "vae"
     if TRANSFORMER_NAME.search(tail):
@@ -516,4 +523,7 @@ def _model_hint(facts: List[Fact], key_path: Tuple[str, ...], value: Node, paren
             return
         family = model_family(text)
         if family is not None:
-            facts.append(Fact(names.MODEL_ARCH, family, value.span, dotted, dialect, (("evidence", f"{dotted}: {text}"),)))
+            # a backbone/encoder/decoder names a part: a ResNet backbone does not make DETR a CNN
+            part = low in PART_KEYS or (low in TYPE_KEYS and bool(ancestors) and ancestors[-1] in PART_KEYS)
+            facts.append(Fact(names.MODEL_ARCH, family, value.span, dotted, dialect,
+                              (("evidence", f"{dotted}: {text}"), ("named", "part" if part else True))))

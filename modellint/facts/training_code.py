@@ -19,7 +19,7 @@ from typing import Dict, Optional, Set
 
 from modellint.code.names import call_name, dotted, keyword
 from modellint.facts import names
-from modellint.facts.common_keys import KEY_TABLE, KL_ANNEAL_KEY, model_family, scheduler_warmup
+from modellint.facts.common_keys import KEY_TABLE, KL_ANNEAL_KEY, VQ_NAME, model_family, scheduler_warmup
 from modellint.facts.vocabulary import ADAPTIVE
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
@@ -37,8 +37,14 @@ _NOT_LR_WARMUP = re.compile(r"ema|momentum|kl|beta|bias|prefix|restart", re.I)
 _KL_OPERAND = re.compile(r"^(kl|kld|kl_loss|kld_loss|kl_div|kl_term|kl_divergence|loss_kl|loss_kld|kl_cost|"
                          r"kl_value|kl_mean|kl_sum|latent_kl)$", re.I)
 _MU = frozenset({"mu", "mean", "z_mean", "q_mu", "mu_q", "posterior_mean", "mus", "z_mu", "mu_z", "mean_z"})
-_LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "log_sigma", "logsigma", "log_std", "logstd",
-                     "z_logvar", "logvar_z", "lv", "log_variance", "log_sigma2", "log_var_z"})
+# log-variances: a Gaussian policy's ``log_std`` (PPO, SAC) is deliberately not here
+_LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "z_logvar", "logvar_z", "log_variance",
+                     "log_sigma2", "log_var_z", "lv", "logsigma2"})
+_LATENT_WORDS = re.compile(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
+_STEP_WORDS = re.compile(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
+_KL_WEIGHT_NAME = re.compile(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
+_MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
+                            "pretrained_model_name_or_path", "model_arch", "network", "net"})
 _DISTRIBUTIONS = frozenset({"Normal", "MultivariateNormal", "Independent", "LowRankMultivariateNormal"})
 _HF_ARGS = frozenset({"SFTConfig", "DPOConfig", "ORPOConfig", "KTOConfig", "GRPOConfig", "RewardConfig", "CPOConfig",
                       "PPOConfig", "RLOOConfig"})
@@ -97,9 +103,13 @@ class TrainingCode:
         self._once.add(tag)
         return True
 
-    def _hint(self, ctx, family: str, node: ast.AST, evidence: str) -> None:
-        if self._first("arch:" + family):
-            ctx.fact(names.MODEL_ARCH, family, node, evidence, "code", evidence=evidence)
+    def _hint(self, ctx, family: str, node: ast.AST, evidence: str, named: bool = False) -> None:
+        """``named``: the code picks a model by name (``create_model("vit_b")``, ``from_pretrained``), not a layer it defines."""
+        if self._first("arch:" + family + (":named" if named else "")):
+            if named:
+                ctx.fact(names.MODEL_ARCH, family, node, evidence, "code", evidence=evidence, named=True)
+            else:
+                ctx.fact(names.MODEL_ARCH, family, node, evidence, "code", evidence=evidence)
 
     def _warmup_read(self, ctx, node: ast.AST, what: str) -> None:
         if _WARMUP_READ.search(what) and not _NOT_LR_WARMUP.search(what) and self._first("warmup.param"):
@@ -114,7 +124,9 @@ class TrainingCode:
 
     # -- definitions ---------------------------------------------------------
     def visit_ClassDef(self, node: ast.ClassDef, ctx) -> None:
-        if _VAE_CLASS.search(node.name):
+        if VQ_NAME.search(node.name) or node.name.startswith(("VQ", "Vq")):
+            self._hint(ctx, "vqvae", node, f"class {node.name}")
+        elif _VAE_CLASS.search(node.name):
             self._hint(ctx, "vae", node, f"class {node.name}")
         elif _TRANSFORMER_CLASS.search(node.name):
             self._hint(ctx, "transformer", node, f"class {node.name}")
@@ -140,11 +152,11 @@ class TrainingCode:
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def _vae_terms(self, func: ast.FunctionDef, ctx) -> None:
-        """The Gaussian KL term (``mu``, ``logvar`` and an ``exp``) and free-bits clamping."""
+        """The Gaussian KL term (``1 + logvar - mu**2 - logvar.exp()``) and free-bits clamping."""
         if "arch:vae" in self._once and "free_bits" in self._once:
             return
         seen: Set[str] = set()
-        has_exp = False
+        has_exp = has_square = False
         for node in ast.walk(func):
             if isinstance(node, ast.Name):
                 seen.add(node.id.lower())
@@ -152,9 +164,17 @@ class TrainingCode:
                 seen.add(node.attr.lower())
                 if node.attr == "exp":
                     has_exp = True
-            if isinstance(node, ast.Call) and call_name(node) in ("clamp", "clamp_min", "clip", "maximum", "max"):
-                self._free_bits_clamp(node, ctx)
-        if seen & _MU and seen & _LOGVAR and has_exp:
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) \
+                    and node.right.value == 2:
+                has_square = True
+            if isinstance(node, ast.Call):
+                called = call_name(node)
+                if called in ("pow", "square") or (called == "exp" and not isinstance(node.func, ast.Attribute)):
+                    has_square = has_square or called in ("pow", "square")
+                    has_exp = has_exp or called == "exp"
+                if called in ("clamp", "clamp_min", "clip", "maximum", "max"):
+                    self._free_bits_clamp(node, ctx)
+        if seen & _MU and seen & _LOGVAR and has_exp and has_square:
             self._hint(ctx, "vae", func, f"a Gaussian KL term in {func.name}()")
 
     def _free_bits_clamp(self, node: ast.Call, ctx) -> None:
@@ -188,9 +208,21 @@ class TrainingCode:
     def visit_Assign(self, node: ast.Assign, ctx) -> None:
         for target in node.targets:
             text = dotted(target).rsplit(".", 1)[-1]
-            if text and (KL_ANNEAL_KEY.search(text) or text in ("current_beta", "beta_t", "kl_weight_t")) \
-                    and not isinstance(node.value, ast.Constant):
+            if not text or isinstance(node.value, ast.Constant):
+                continue
+            if KL_ANNEAL_KEY.search(text) or text in ("current_beta", "beta_t", "kl_weight_t"):
                 ctx.fact(names.KL_ANNEAL, True, node, text, "code")
+            elif _KL_WEIGHT_NAME.match(text) and self._ramps_with_step(node.value):
+                # kl_weight = min(1.0, step / 10000): the KL weight is annealed in the training loop
+                ctx.fact(names.KL_ANNEAL, True, node, f"{text} = … (ramped with the step)", "code")
+
+    @staticmethod
+    def _ramps_with_step(expr: ast.AST) -> bool:
+        words = _names_in(expr)
+        stepping = any(_STEP_WORDS.search(w) for w in words)
+        ramp = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(expr)) or \
+            any(isinstance(n, ast.Call) and call_name(n) in ("min", "clamp", "clip", "sigmoid", "tanh") for n in ast.walk(expr))
+        return stepping and ramp
 
     # -- reads of a warmup setting ---------------------------------------------------
     def visit_Attribute(self, node: ast.Attribute, ctx) -> None:
@@ -212,6 +244,12 @@ class TrainingCode:
     def visit_BinOp(self, node: ast.BinOp, ctx) -> None:
         if not isinstance(node.op, ast.Mult):
             return
+        for side in (node.left, node.right):
+            if isinstance(side, ast.Call) and call_name(side) in ("min", "clamp", "clip") and self._ramps_with_step(side):
+                words = {w.lower() for w in _names_in(node)}
+                if any(w.startswith(("kl", "beta")) or w.endswith(("_kl", "kld", "beta")) for w in words):
+                    ctx.fact(names.KL_ANNEAL, True, side, "KL weight x min(1, step / N)", "code")
+                    break
         for number_side, other in ((node.left, node.right), (node.right, node.left)):
             name = dotted(other) if not isinstance(other, ast.Call) else call_name(other)
             if not name or not _KL_OPERAND.match(name.rsplit(".", 1)[-1]):
@@ -238,15 +276,16 @@ class TrainingCode:
         elif name == "from_pretrained" and qual.startswith("transformers."):
             cls = qual.split(".")[-2] if qual.count(".") >= 2 else ""
             if "Model" in cls or "For" in cls:
-                self._hint(ctx, "transformer", node, f"{cls}.from_pretrained(...)")
+                self._hint(ctx, "transformer", node, f"{cls}.from_pretrained(...)", named=True)
         elif name == "create_model" and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
             family = model_family(node.args[0].value)
-            if family in ("transformer", "vae"):
-                self._hint(ctx, family, node, f"create_model({node.args[0].value!r})")
+            if family is not None:
+                self._hint(ctx, family, node, f"create_model({node.args[0].value!r})", named=True)
         elif name in _DISTRIBUTIONS or name == "rsample":
             self._distributions = True
         elif name == "kl_divergence" and self._kl_divergence is None:
-            self._kl_divergence = node
+            if any(_LATENT_WORDS.search(w) for arg in node.args for w in _names_in(arg)):
+                self._kl_divergence = node  # KL(q(z|x) || p(z)), not a policy's KL penalty
 
         if name == "add_argument":
             self._argparse(node, ctx)
@@ -281,6 +320,12 @@ class TrainingCode:
         long_names = [o.lstrip("-").replace("-", "_").lower() for o in options if o.startswith("--")]
         default = keyword(node, "default")
         for option in long_names:
+            if option in _MODEL_OPTIONS and isinstance(default, ast.Constant) and isinstance(default.value, str):
+                family = model_family(default.value)
+                if family is not None:
+                    ctx.fact(names.MODEL_ARCH, family, default, "--" + option, "argparse",
+                             evidence=f"--{option} {default.value}", named="part" if option == "backbone" else True)
+                return
             entry = KEY_TABLE.get(option)
             if entry is None:
                 continue
