@@ -284,11 +284,12 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         listing = ", ".join(f"`{label}` × {format_value(abs(w))}" for w, _, label in known)
         ctx.report(
             self, stmt,
-            f"loss terms summed into `{name}` have static weights {ratio:.0f}x apart ({listing}): `{low[2]}` weighted "
-            f"{format_value(abs(low[0]))} next to `{high[2]}` weighted {format_value(abs(high[0]))} contributes almost no gradient, "
-            f"so its head effectively stops learning",
+            f"loss terms summed into `{name}` have static weights {ratio:.0f}x apart ({listing}): unless the raw losses differ "
+            f"in scale by about as much, `{low[2]}` (× {format_value(abs(low[0]))}) contributes almost no gradient next to "
+            f"`{high[2]}` (× {format_value(abs(high[0]))}) and its head effectively stops learning",
             help=("Normalise the terms to comparable scales instead of weighting one by "
-                  f"{format_value(abs(low[0]) / abs(high[0]))} of the other; keep weights within {format_value(max_ratio)}x."),
+                  f"{format_value(abs(low[0]) / abs(high[0]))} of the other; keep weights within {format_value(max_ratio)}x. "
+                  "If the weights deliberately compensate for scale, suppress with `# modellint: ignore[ML201]`."),
         )
 
     def _counts(self, expr, label: str, target_is_loss: bool) -> bool:
@@ -332,8 +333,9 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         listing = ", ".join(f"`{t}`: {format_value(w)}" for w, _, t in known)
         ctx.report(
             self, stmt,
-            f"loss weights in `{label}` are {ratio:.0f}x apart ({listing}): `{low[2]}` at {format_value(low[0])} next to "
-            f"`{high[2]}` at {format_value(high[0])} contributes almost no gradient, so its head effectively stops learning",
+            f"loss weights in `{label}` are {ratio:.0f}x apart ({listing}): unless the raw losses differ in scale by about as "
+            f"much, `{low[2]}` (× {format_value(low[0])}) contributes almost no gradient next to `{high[2]}` "
+            f"(× {format_value(high[0])}) and its head effectively stops learning",
             help=f"Normalise the loss terms to comparable scales and keep their weights within {format_value(max_ratio)}x.",
         )
 
@@ -359,10 +361,12 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
             listing = ", ".join(f"{f.get('term')} = {format_value(f.value)}" for f in known)
             report(
                 low,
-                f"loss weights of one objective (`{group}`) are {ratio:.0f}x apart ({listing}): `{low.get('term')}` "
-                f"({low.key} = {format_value(low.value)}, {low.span.describe()}) next to `{high.get('term')}` "
-                f"({high.key} = {format_value(high.value)}) contributes almost no gradient, so that head effectively stops learning",
-                help=f"Normalise the loss terms to comparable scales and keep their weights within {format_value(max_ratio)}x.",
+                f"loss weights of one objective (`{group}`) are {ratio:.0f}x apart ({listing}): unless the raw losses differ in "
+                f"scale by about as much, `{low.get('term')}` ({low.key} = {format_value(low.value)}) contributes almost no "
+                f"gradient next to `{high.get('term')}` ({high.key} = {format_value(high.value)}) and that head effectively "
+                f"stops learning",
+                help=(f"Normalise the loss terms to comparable scales and keep their weights within {format_value(max_ratio)}x; "
+                      "if the weights deliberately compensate for scale, suppress with `# modellint: ignore[ML201]`."),
                 related=[(high, f"{high.key} = {format_value(high.value)} set here")],
             )
 

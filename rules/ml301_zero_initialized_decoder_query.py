@@ -225,6 +225,16 @@ class ZeroInitializedDecoderQuery(CodeRule):
                     z = torch.zeros(n, self.latent_dim)
                     return self.decoder(z)
             """, title="a one-input decoder (VAE) decoding the prior mean is not a query decoder"),
+        ok("cvae.py", """
+            import torch
+            import torch.nn as nn
+
+            class CVAE(nn.Module):
+                @torch.no_grad()
+                def sample_mean(self, labels):
+                    z = torch.zeros(labels.size(0), self.latent_dim, device=labels.device)
+                    return self.decoder(z, labels)
+            """, title="a (batch, latent) zeros vector decoded with a condition: the prior mean of a CVAE"),
         ok("filled.py", """
             import torch
             import torch.nn as nn
@@ -248,6 +258,11 @@ class ZeroInitializedDecoderQuery(CodeRule):
         if "decoder" not in text and not any(f"self.{a}" in text for a in decoder_attrs):
             return  # cheap pre-filter: no decoder is called here
         reported = set()
+        # zeros call → names it is assigned to directly (``z = torch.zeros(n, latent)``)
+        self._direct = {}
+        for inner in FileModules.of(ctx).nodes(node):
+            if isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Call):
+                self._direct[id(inner.value)] = {t.id for t in inner.targets if isinstance(t, ast.Name)}
 
         def on_call(call, flow) -> None:
             self._check_call(call, flow, info, decoder_attrs, reported, ctx)
@@ -344,6 +359,11 @@ class ZeroInitializedDecoderQuery(CodeRule):
             if query_names & flow.loop_assigns(loop) and not callee_is_loop_var:
                 return
         origin = value.origin or query
+        rank = _rank(origin)
+        if rank is not None and rank <= 2 and (query is origin or (isinstance(query, ast.Name) and query.id in self._direct.get(id(origin), ()))):
+            # a (batch, dim) zeros used as it is: a latent/state vector (a conditional VAE decoding
+            # the prior mean, an RNN state), not a set of N query slots
+            return
         key = (id(origin), id(call))
         if key in reported:
             return
@@ -362,6 +382,31 @@ class ZeroInitializedDecoderQuery(CodeRule):
                   "pass the embedding as `query_pos=` (DETR)."),
             related=[(where, f"decoder `{label}` receives the zero query here")],
         )
+
+
+def _rank(call) -> "int | None":
+    """Number of dimensions of a zeros/full call when its size is written out, else None."""
+    if not isinstance(call, ast.Call):
+        return None
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    if name in ("zeros_like", "full_like"):
+        return None
+    args = list(call.args)
+    if name in ("full", "new_full"):
+        args = args[:1]
+    size = None
+    for kw in call.keywords:
+        if kw.arg == "size":
+            size = kw.value
+    if size is None and len(args) == 1:
+        size = args[0]
+    if size is not None:
+        if isinstance(size, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in size.elts):
+            return len(size.elts)
+        return 1 if isinstance(size, ast.Constant) else None  # ``torch.zeros(shape)``: unknown
+    if args and not any(isinstance(a, ast.Starred) for a in args):
+        return len(args)
+    return None
 
 
 def _names(node):

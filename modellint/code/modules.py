@@ -56,10 +56,14 @@ PARAMETER_CALLS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter
 # where a rule opts in (``loose``): a list of ``ResBlock(...)`` in a module is
 # a list of modules even when ``ResBlock`` is imported from ``.layers``.
 MODULE_NAME_HINT = re.compile(
-    r"(Block|Layer|Conv\w*|Linear|Head|Encoder|Decoder|Net|Network|Module|Attention|Attn|MLP|Mlp|FFN|"
-    r"Embedding|Embed|Norm|Transformer|Backbone|Stage|Bottleneck|Cell|LSTM|GRU|RNN|Model|Neck|Pool\w*|"
-    r"Upsample|Downsample|Projector|Projection|Classifier|Adapter)\d*$"
+    r"(Block|Layer|Conv(\d[dD]?)?([A-Z][A-Za-z0-9]*)?|Linear|Head|Encoder|Decoder|Net|Network|Module|Attention|"
+    r"Attn|MLP|Mlp|FFN|Embedding|Embed|Norm|Transformer|Backbone|Stage|Bottleneck|Cell|LSTM|GRU|RNN|Model|Neck|"
+    r"Pool(\d[dD])?|Upsample|Downsample|Projector|Projection|Classifier|Adapter)\d*$"
 )
+
+# ...but not these (``ConvConfig``, ``HeadSpec``, ``ModelOutput``).
+NOT_MODULE_NAME_HINT = re.compile(r"(Config|Cfg|Spec|Params|Args|Options|Builder|Factory|Registry|Output|Outputs|"
+                                  r"Result|Results|Info|State|Meta|Type|Mode|Enum)$")
 
 # torch.nn classes that own parameters when constructed with their defaults
 # (ML304). Norms whose affine part can be switched off list the switch.
@@ -239,7 +243,8 @@ class FileModules:
         if local is not None:
             return self.info(local).is_module
         if loose and not qualname.startswith(("torch.", "numpy.", "np.")):
-            return bool(MODULE_NAME_HINT.search(_last(qualname)))
+            last = _last(qualname)
+            return bool(MODULE_NAME_HINT.search(last)) and not NOT_MODULE_NAME_HINT.search(last)
         return False
 
     def _module_kind(self, node: ast.ClassDef) -> str:
