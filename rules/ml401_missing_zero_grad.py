@@ -216,6 +216,9 @@ class MissingZeroGrad(CodeRule):
         if zeros and not all(e.receiver and index.role(e.receiver) == OPTIMIZER for e in zeros):
             return  # model.zero_grad(), p.grad = None, a helper: assume every parameter is cleared
         zeroed = {last(e.receiver) for e in zeros}
+        stepped = {last(e.receiver) for e in steps}
+        if zeroed and len(stepped) < 2:
+            return  # one optimizer stepped and one zeroed: the same one under another name (``opt = self.optimizer``)
         missing = [e for e in steps if last(e.receiver) not in zeroed]
         if not missing:
             return

@@ -49,6 +49,14 @@ class TrainLoaderNotShuffled(CodeRule):
             ds = datasets.CIFAR10("data", train=True, download=True)
             loader = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=False)
             """, line=5, title="dataset built with train=True, shuffle=False"),
+        flag("finetune.py", """
+            from datasets import load_dataset
+            from torch.utils.data import DataLoader
+
+            ds = load_dataset("imdb", split="train")
+            ds = ds.map(lambda row: {"n": len(row["text"])})
+            loader = DataLoader(ds, batch_size=16, shuffle=False)
+            """, line=6, title="the split is named before a .map() chain"),
         flag("data.py", """
             import pytorch_lightning as pl
             from torch.utils.data import DataLoader
@@ -266,7 +274,14 @@ class TrainLoaderNotShuffled(CodeRule):
         if every:
             return [node.value for node in table.get(name, ())]
         earlier = [node for node in table.get(name, ()) if node.lineno <= before.lineno]
-        return [earlier[-1].value] if earlier else []
+        values = []
+        # ``ds = load_dataset(..., split="train")`` then ``ds = ds.map(...)``: follow the chain back
+        while earlier and len(values) < 8:
+            value = earlier.pop().value
+            values.append(value)
+            if not any(isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) == name for n in ast.walk(value)):
+                break
+        return values
 
     def _iterable(self, expr, index) -> bool:
         """Iterable, streaming or self-shuffling datasets (``Wrapper(ds, shuffle=True)``)."""
