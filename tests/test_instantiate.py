@@ -181,7 +181,7 @@ def test_list_blocks_ml603_in_check(torch):
     module = load_module(BLOCKS, "models/tower.py", "tower_for_test")
     model = module.Tower()
     hidden = sum(p.numel() for block in model.blocks for p in block.parameters())
-    assert f"6 ResidualBlock" in blocks["message"] and "199K parameters" in blocks["message"]
+    assert "6 ResidualBlock" in blocks["message"] and "199K parameters" in blocks["message"]
     assert hidden == 199_296
     assert blocks["severity"] == "error" and blocks["path"] == "models/tower.py"
     if "ML303" in registry.all_rules():  # the static rule's verdicts

@@ -27,7 +27,7 @@ import sys
 if sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-import ast  # noqa: E402
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -161,7 +161,7 @@ def _load_target(request: dict, project: _Project):
     except _Failure:
         raise
     except BaseException as exc:
-        raise _Failure(_exception_error("import-error", exc, project))
+        raise _Failure(_exception_error("import-error", exc, project)) from None
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):
@@ -268,11 +268,12 @@ def _build(target, request: dict, torch, nn, project: _Project, tracer):
         if tracer is not None:
             tracer.stop()
         error = _exception_error("constructor-error", exc, project)
-        if error.get("path") is None and isinstance(exc, TypeError):
-            error["kind"] = "call-error"
+        frames = traceback.extract_tb(exc.__traceback__)
+        if isinstance(exc, TypeError) and frames and _same_path(frames[-1].filename, __file__):
+            error["kind"] = "call-error"  # the arguments did not fit the signature
         if device == "meta" and "meta" in str(exc).lower():
             error["meta_device"] = True
-        raise _Failure(error)
+        raise _Failure(error) from None
     if tracer is not None:
         tracer.stop()
     if not isinstance(model, nn.Module):

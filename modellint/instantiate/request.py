@@ -152,7 +152,7 @@ def _parse_json_kwargs(text: str, where: str) -> Dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{where} is not valid JSON: {exc.msg} (column {exc.colno})")
+        raise UsageError(f"{where} is not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(value, dict):
         raise UsageError(f"{where} must be a JSON object of constructor arguments, like '{{\"dim\": 256}}'")
     return value
@@ -209,7 +209,7 @@ def load_kwargs_from(spec: str, base: str) -> Tuple[Dict[str, Any], str, str]:
     try:
         json.dumps(kwargs)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"--kwargs-from: {shown}: a value cannot be passed to the model: {exc}")
+        raise UsageError(f"--kwargs-from: {shown}: a value cannot be passed to the model: {exc}") from None
     return kwargs, path, f"{shown}:{key}" if key else shown
 
 

@@ -81,7 +81,7 @@ def _run_child(request: Request, probes: List[dict]) -> dict:
     try:
         process = subprocess.Popen(command, **options)
     except OSError as exc:
-        raise InstantiationFailed(f"cannot start the instantiation process ({sys.executable}): {exc}", "internal-error")
+        raise InstantiationFailed(f"cannot start the instantiation process ({sys.executable}): {exc}", "internal-error") from None
     payload = json.dumps(request.payload(probes)).encode("utf-8")
     try:
         out, err = process.communicate(payload, timeout=request.timeout)
@@ -90,7 +90,7 @@ def _run_child(request: Request, probes: List[dict]) -> dict:
         raise InstantiationFailed(
             f"building {request.target} did not finish within {request.timeout:g} s (timeout; the time includes starting "
             "Python and importing torch): raise it with --timeout or `timeout` in [tool.modellint.instantiate]",
-            "timeout")
+            "timeout") from None
     text = out.decode("utf-8", errors="replace").strip()
     if text:
         try:
