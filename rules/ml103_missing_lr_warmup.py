@@ -402,7 +402,7 @@ class MissingLrWarmup(RecipeRule):
         family = recipe.optimizer_family()
         optimizer = recipe.optimizer_fact()
         if family is not None and optimizer is not None:
-            return family, str(optimizer.value)
+            return family, str(optimizer.value) + (" (the default optimizer)" if optimizer.get("default") else "")
         candidates = sorted({str(f.value).rsplit(".", 1)[-1] for f in recipe.all(names.OPTIMIZER) + recipe.context_all(names.OPTIMIZER)})
         if candidates:
             return None, "an optimizer modellint cannot pin down (" + ", ".join(candidates[:4]) + ")"

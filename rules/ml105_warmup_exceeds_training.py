@@ -99,6 +99,13 @@ class WarmupExceedsTraining(RecipeRule):
               WARMUP_FACTOR: 1.0
               WARMUP_ITERS: 10
             """, title="a warmup that starts at factor 1.0 does nothing"),
+        ok("configs/phases.yaml", """
+            pretrain:
+              epochs: 100
+              warmup_epochs: 10
+            finetune:
+              epochs: 5
+            """, title="a phase's warmup is compared with that phase's length"),
         ok("configs/ft.yaml", """
             trainer:
               max_steps: -1
@@ -145,7 +152,9 @@ class WarmupExceedsTraining(RecipeRule):
                 pool = [t for t in pool if _origin(t) == _origin(warmup)]
             if not pool:
                 continue
-            total = max(pool, key=lambda t: t.value)
+            section = warmup.key.rsplit(".", 1)[0] if "." in warmup.key else ""
+            same = [t for t in pool if (t.key.rsplit(".", 1)[0] if "." in t.key else "") == section]
+            total = max(same or pool, key=lambda t: t.value)  # a phase's own length first, else the longest
             if length < total.value:
                 continue
             what = _UNITS[unit]

@@ -256,7 +256,9 @@ class TinyBatchWithBatchnorm(RecipeRule):
                 return [], None  # the code puts its BatchNorms in eval mode
         frozen_sections = {f.get("section") for f in pool if _kind(f) == "eval"}
         bn = [f for f in pool if _kind(f) == "BN" and f.get("trainable") is not False
-              and (f.get("section") is None or f.get("section") not in frozen_sections)]
+              and (f.get("section") is None or f.get("section") not in frozen_sections)
+              # a module-level ``norm_cfg`` shared by several sections: one of them keeps BN in eval mode
+              and not (f.get("section") == "" and frozen_sections)]
         sync = [f for f in pool if _kind(f) == "SyncBN"]
         conversions = [f for f in recipe.all(names.SYNC_BN) + recipe.context_all(names.SYNC_BN) if f.value is True]
         if sync and not bn:

@@ -134,6 +134,13 @@ class KlCollapseRisk(RecipeRule):
             loss:
               bbox: {type: SmoothL1Loss, beta: 0.11}
             """, title="Adam betas and SmoothL1 beta"),
+        ok("configs/vq_vae.yaml", """
+            model_params:
+              name: 'VQVAE'
+              embedding_dim: 64
+              num_embeddings: 512
+              beta: 0.25
+            """, title="VQ-VAE: beta is the commitment cost, there is no KL term"),
         ok("configs/beta.yaml", """
             beta: 0.5
             lr: 0.001
@@ -144,6 +151,9 @@ class KlCollapseRisk(RecipeRule):
         weights = [f for f in recipe.all(names.KL_WEIGHT) if _number(f.value) is not None and not is_test_file(f.span.path)]
         if not weights:
             return
+        named = [f for f in recipe.all(names.MODEL_ARCH) if f.get("named") is True]
+        if any(f.value == "vqvae" for f in named) and not any(f.value == "vae" for f in named):
+            return  # a VQ-VAE has no KL term: its beta is the codebook commitment cost
         evidence = self._vae_evidence(recipe, weights)
         if evidence is None:
             return

@@ -502,6 +502,8 @@ def _constant_warmup(facts: List[Fact], key_path: Tuple[str, ...], value: Node, 
 def _model_hint(facts: List[Fact], key_path: Tuple[str, ...], value: Node, parent: Optional[Mapping], dialect: str) -> None:
     low = key_path[-1].lower()
     ancestors = [part.lower() for part in key_path[:-1]]
+    if ancestors and ancestors[0] in ("defaults", "hydra"):
+        return  # Hydra group choices and Hydra's own settings name files, not models
     dotted = ".".join(key_path)
     if "transformer" in low and not any(EVAL_SECTION.search(a) for a in ancestors):
         if isinstance(value, Scalar) and value.value not in (None, False, 0, "", "none", "None"):
