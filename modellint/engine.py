@@ -218,10 +218,11 @@ class _Reporter:
         self.rule = rule
         self.findings: List[Finding] = []
 
-    def __call__(self, where, message: str, *, help: Optional[str] = None, severity: Optional[str] = None, related=()) -> None:
+    def __call__(self, where, message: str, *, help: Optional[str] = None, severity: Optional[str] = None, related=(),
+                 fix: Optional[dict] = None) -> None:
         span = where.span if isinstance(where, Fact) else where
         pairs = [((r.span if isinstance(r, Fact) else r), m) for r, m in related]
-        self.findings.append(finding_from(self.rule, span, message, help, severity, pairs))
+        self.findings.append(finding_from(self.rule, span, message, help, severity, pairs, fix))
 
 
 def _run_recipe_rules(recipes: List[Recipe], enabled: Sequence[str], settings: Settings) -> List[Finding]:

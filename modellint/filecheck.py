@@ -24,6 +24,9 @@ from modellint.parsing.tree import Mapping, Node
 from modellint.provenance import Fact, Span
 from modellint.suppression import Suppressions, parse_suppressions
 
+# Fix runs (modellint/fixes.py) re-lint text changed in memory: absolute path → bytes read instead of the file
+OVERLAY: Dict[str, bytes] = {}
+
 _HYDRA_PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
 _CONFIG_MODULE = re.compile(r"config|cfg|settings|hparams|hyperparam|params", re.I)
 
@@ -47,7 +50,8 @@ def engine_finding(code: str, path: str, message: str, line: int = 1, column: in
     return Finding(code, rule.name, severity or rule.severity, message, help or rule.fix, path, line, column, line, column)
 
 
-def finding_from(rule, span: Span, message: str, help: Optional[str], severity: Optional[str], related=()) -> Finding:
+def finding_from(rule, span: Span, message: str, help: Optional[str], severity: Optional[str], related=(),
+                 fix: Optional[dict] = None) -> Finding:
     return Finding(
         rule.code,
         rule.name,
@@ -60,6 +64,7 @@ def finding_from(rule, span: Span, message: str, help: Optional[str], severity: 
         span.end_line,
         span.end_column,
         tuple(Related(s.path, s.line, s.column, m) for s, m in related),
+        fix=fix,
     )
 
 
@@ -82,6 +87,9 @@ class Checker:
         self.code_rules = [cls(options.get(cls.code, {})) for cls in registry.code_rules(enabled)]
 
     def check_path(self, path: str, display: str, kind: str, cache=None) -> FileResult:
+        data = OVERLAY.get(os.path.abspath(path)) if OVERLAY else None
+        if data is not None:
+            return self.check_bytes(data, display, kind)
         data, problem = read_bytes(path, kind)
         if problem is not None:
             return FileResult(display, kind, [_problem_finding(display, problem)])
@@ -137,8 +145,9 @@ class Checker:
         ctx = PyContext(doc)
         visitors = code_fact_visitors() + self.code_rules
         traverse(ctx, visitors)
-        for rule, span, message, help, severity, related in ctx.reports:
-            result.findings.append(finding_from(rule, span, message, help, severity, related))
+        fixes = getattr(ctx, "fixes", {})  # modellint.fixes.attach: report index → fix
+        for index, (rule, span, message, help, severity, related) in enumerate(ctx.reports):
+            result.findings.append(finding_from(rule, span, message, help, severity, related, fixes.get(index)))
         for visitor, summary, line in ctx.crashes:
             label = getattr(visitor, "code", type(visitor).__name__)
             result.findings.append(engine_finding("ML999", result.path, f"{label} crashed on this file: {summary}", line))

@@ -34,7 +34,9 @@ class Finding:
     end_column: int
     related: Tuple[Related, ...] = ()
     confirmed_by_instantiation: Optional[bool] = None
-    fix: Optional[Any] = None
+    # {"applicability": "safe"|"unsafe", "message": str, "edits": [{"path", "line", "column", "end_line",
+    # "end_column", "content"}]} (plain values: cached, pickled, JSON); see modellint/fixes.py
+    fix: Optional[Any] = field(default=None, hash=False)
 
     @property
     def sort_key(self):

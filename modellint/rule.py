@@ -33,7 +33,9 @@ class Example:
     """A mini project (path → text). ``flags`` says whether the rule must fire.
 
     For flagging examples, ``at``/``line`` pin where the finding must be
-    (``at`` defaults to the first file).
+    (``at`` defaults to the first file). Fix examples (``fixes(...)``) also
+    carry ``fixed``: the expected text of every file the fix changes, after
+    ``modellint check --fix`` (``--unsafe-fixes`` too when ``unsafe``).
     """
 
     files: Tuple[Tuple[str, str], ...]
@@ -42,6 +44,8 @@ class Example:
     at: Optional[str] = None
     line: Optional[int] = None
     severity: Optional[str] = None
+    fixed: Optional[Tuple[Tuple[str, str], ...]] = None
+    unsafe: bool = False
 
     @property
     def target(self) -> str:
@@ -58,6 +62,20 @@ def _files(path_or_files: Union[str, Mapping[str, str]], text: Optional[str]) ->
 def flag(path_or_files, text: Optional[str] = None, *, title: str = "", at: Optional[str] = None,
          line: Optional[int] = None, severity: Optional[str] = None) -> Example:
     return Example(_files(path_or_files, text), True, title, at, line, severity)
+
+
+def fixes(path_or_files, before: Optional[str] = None, after: Union[str, Mapping[str, str], None] = None, *,
+          unsafe: bool = False, title: str = "", at: Optional[str] = None, line: Optional[int] = None) -> Example:
+    """A flagging example with the expected result of its fix: ``fixes(path, before, after)``, or
+    ``fixes({path: before, ...}, after={path: after, ...})`` for a multi-file project (files not
+    named in ``after`` must stay unchanged). ``unsafe``: the fix needs ``--unsafe-fixes``."""
+    assert after is not None, "a fix example needs the expected text after the fix"
+    files = _files(path_or_files, before)
+    if isinstance(after, str):
+        fixed = ((files[0][0], textwrap.dedent(after).lstrip("\n")),)
+    else:
+        fixed = _files(after, None)
+    return Example(files, True, title, at, line, None, fixed, unsafe)
 
 
 def ok(path_or_files, text: Optional[str] = None, *, title: str = "") -> Example:

@@ -14,7 +14,8 @@ from modellint.code.modules import (
     walk_function,
 )
 from modellint.code.names import dotted
-from modellint.rule import CodeRule, flag, ok
+from modellint.fixes import SAFE, PySource, attach, make_fix
+from modellint.rule import CodeRule, fixes, flag, ok
 
 # torch.nn containers: a list of these holds parameters even though the class itself has none.
 NN_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
@@ -198,6 +199,81 @@ class UnregisteredSubmodule(CodeRule):
                     self.student = student
                     self._teacher = [teacher]  # deliberately hidden from parameters()
             """, title="existing modules passed in (here deliberately hidden) are not new submodules"),
+        fixes("encoder.py", """
+            import torch.nn as nn
+
+            class Encoder(nn.Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    # one block per layer
+                    self.blocks = [nn.Linear(d, d) for _ in range(n)]  # see forward()
+            """, """
+            import torch.nn as nn
+
+            class Encoder(nn.Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    # one block per layer
+                    self.blocks = nn.ModuleList([nn.Linear(d, d) for _ in range(n)])  # see forward()
+            """, title="fix: the list is wrapped in nn.ModuleList, comments kept"),
+        fixes("heads.py", """
+            from torch import nn
+
+            class MultiTaskHead(nn.Module):
+                def __init__(self, d, tasks):
+                    super().__init__()
+                    self.heads = {}
+                    self.towers = (nn.Linear(d, d), nn.Linear(d, d))
+                    for name, n_out in tasks.items():
+                        self.heads[name] = nn.Linear(d, n_out)
+            """, """
+            from torch import nn
+
+            class MultiTaskHead(nn.Module):
+                def __init__(self, d, tasks):
+                    super().__init__()
+                    self.heads = nn.ModuleDict()
+                    self.towers = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
+                    for name, n_out in tasks.items():
+                        self.heads[name] = nn.Linear(d, n_out)
+            """, title="fix: an empty dict becomes nn.ModuleDict(), a tuple an nn.ModuleList"),
+        fixes("model.py", """
+            \"\"\"A small model.\"\"\"
+            import torch
+            from torch.nn import Linear, Module, Parameter
+
+            class Mixer(Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    self.layers = [Linear(d, d) for _ in range(n)]
+                    self.gates = [Parameter(torch.ones(d)) for _ in range(n)]
+            """, """
+            \"\"\"A small model.\"\"\"
+            import torch
+            from torch.nn import Linear, Module, Parameter
+
+            class Mixer(Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    self.layers = torch.nn.ModuleList([Linear(d, d) for _ in range(n)])
+                    self.gates = torch.nn.ParameterList([Parameter(torch.ones(d)) for _ in range(n)])
+            """, title="fix: spelled through `torch` when `nn` is not imported"),
+        fixes("blocks.py", """
+            from torch.nn import Conv2d, Module
+
+            class Tower(Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    self.convs = [Conv2d(d, d, 3, padding=1) for _ in range(n)]
+            """, """
+            from torch.nn import Conv2d, Module
+            from torch import nn
+
+            class Tower(Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    self.convs = nn.ModuleList([Conv2d(d, d, 3, padding=1) for _ in range(n)])
+            """, title="fix: `from torch import nn` is added when neither `nn` nor `torch` is imported"),
     )
 
     def visit_ClassDef(self, node, ctx) -> None:
@@ -432,6 +508,37 @@ class _ClassScan:
                 help=f"Store them in `{wrapper}(...)` instead of a plain {kind}.",
                 related=related,
             )
+            attach(self.ctx, self._fix(first, attr, kind, wrapper))
+
+    def _fix(self, stmt, attr: str, kind: str, wrapper: str):
+        """Wrap the stored container: ``[...]`` → ``nn.ModuleList([...])``, ``{}`` → ``nn.ModuleDict()``."""
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) != 1:
+            return None
+        value = getattr(stmt, "value", None)
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or value is None:
+            return None
+        if kind == "dict" and any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "setdefault"
+                                  and self_attr(n.func.value) == attr
+                                  for m in self.info.methods.values() for n in self.modules.nodes(m)):
+            return None  # nn.ModuleDict has no setdefault
+        src = PySource.of(self.ctx)
+        text = src.text(value)
+        if isinstance(value, (ast.List, ast.Dict)) and not (value.elts if isinstance(value, ast.List) else value.keys):
+            inner = ""
+        elif isinstance(value, (ast.List, ast.ListComp, ast.Dict, ast.DictComp)):
+            inner = text
+        elif isinstance(value, ast.Tuple) and value.elts and text.startswith("(") and text.endswith(")") \
+                and src.start(value) != src.start(value.elts[0]):
+            inner = f"[{text[1:-1]}]"
+        elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "tuple", "dict"):
+            inner = text
+        else:
+            return None  # a local name, a repeated list (``[m] * n`` shares one module): left to the author
+        prefix, import_edit = src.import_name(self.ctx, "torch.nn", "nn")
+        if prefix is None:
+            return None
+        call = f"{prefix}.{wrapper.split('.', 1)[1]}({inner})"
+        return make_fix(SAFE, f"Wrap `self.{attr}` in `{wrapper}`", [src.replace(value, call), import_edit])
 
     def _is_parameter(self, expr) -> bool:
         return isinstance(expr, ast.Call) and self.ctx.qualname(expr.func) in PARAMETER_CALLS

@@ -21,6 +21,8 @@ class ReportContext:
     show_source: bool = True
     enabled_codes: List[str] = field(default_factory=list)
     texts: Dict[str, str] = field(default_factory=dict)  # display path → text, for stdin buffers
+    unsafe_fixes: bool = False  # --unsafe-fixes: unsafe fixes count as available ([*])
+    fixed: int = 0  # fixes applied by --fix before this report
 
 
 def render(fmt: str, findings, context: ReportContext) -> str:

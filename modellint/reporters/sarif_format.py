@@ -31,6 +31,18 @@ def _location(path, line, column, end_line=None, end_column=None):
     return {"physicalLocation": {"artifactLocation": _artifact(path), "region": region}}
 
 
+def _fix(fix) -> dict:
+    """A SARIF fix: replacements grouped per file (regions 1-based, end exclusive like ours)."""
+    changes = {}
+    for e in fix.get("edits", ()):
+        region = {"startLine": e["line"], "startColumn": e["column"], "endLine": e["end_line"], "endColumn": e["end_column"]}
+        changes.setdefault(e["path"], []).append({"deletedRegion": region, "insertedContent": {"text": e["content"]}})
+    return {
+        "description": {"text": f"{fix.get('message', '')} ({fix.get('applicability')})"},
+        "artifactChanges": [{"artifactLocation": _artifact(path), "replacements": reps} for path, reps in changes.items()],
+    }
+
+
 def render(findings, context) -> str:
     rules = registry.all_rules()
     codes = sorted(set(context.enabled_codes or rules) | {f.code for f in findings})
@@ -56,6 +68,9 @@ def render(findings, context) -> str:
             "message": {"text": f"{f.message}\nhelp: {f.help}" if f.help else f.message},
             "locations": [_location(f.path, f.line, f.column, f.end_line, f.end_column)],
         }
+        if f.fix:
+            result["fixes"] = [_fix(f.fix)]
+            result.setdefault("properties", {})["fixApplicability"] = f.fix.get("applicability")
         if f.related:
             related = []
             for number, r in enumerate(f.related):
