@@ -8,13 +8,15 @@ from modellint.facts import names
 from modellint.provenance import Fact
 from modellint.rule import CodeRule, RecipeRule, flag, ok
 
+# names of functions a file calls that may freeze encoders elsewhere (kept apart from ``names.FREEZE``)
+CALLS = "freeze.calls"
 _ENCODER_ATTR = re.compile(r"encoder|backbone", re.I)
 _NOT_ENCODER_ATTR = re.compile(r"pos(ition)?(al)?_?enc|label_?enc|tokeni[sz]er|one_?hot|ordinal|_cfg$|config|_name$|"
                                r"_type$|_dim$|_dims$|_channels$|_lr$|_path$|freeze|frozen|_out$|_feats?$|_features$|"
                                r"_output|_outputs$|_hidden|_mask$|_kwargs$", re.I)
 # frozen by design: momentum/EMA/teacher copies that follow the trained encoder
-_SHADOW_ATTR = re.compile(r"momentum|ema|teacher|target|_k$|key_enc|shadow|avg|average|mean_|frozen|ref_|reference|"
-                          r"old_|_old$|prev|slow", re.I)
+_SHADOW_ATTR = re.compile(r"momentum|(^|_)ema(_|$)|teacher|(^|_)target(_|$)|_k$|key_enc|shadow|(^|_)avg(_|$)|average|"
+                          r"mean_teacher|(^|_)frozen(_|$)|(^|_)ref(_|$)|reference|(^|_)old(_|$)|(^|_)prev(ious)?(_|$)", re.I)
 _LINEAR_PROBE = re.compile(r"linear|probe|lineval|linprobe|linear_eval|frozen", re.I)
 _KNOWN_BASES = frozenset({"Module", "LightningModule", "PreTrainedModel", "ModelMixin", "BaseModule", "object",
                           "ABC", "Generic"})
@@ -228,7 +230,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
     def leave_Module(self, node, ctx) -> None:
         # functions this file calls that may freeze elsewhere (``model.freeze_encoders()`` in train.py)
         if self._called:
-            ctx.fact(names.FREEZE, False, node, "calls", kind="calls", names=tuple(sorted(self._called)))
+            ctx.fact(CALLS, tuple(sorted(self._called)), node, "calls", kind="calls")
 
     def visit_ClassDef(self, node: ast.ClassDef, ctx) -> None:
         if not self._encoders:
@@ -346,7 +348,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
 
     # -- the decision (per recipe) ---------------------------------------------------------
     def check(self, recipe, report) -> None:
-        pool = recipe.all(names.FREEZE) + recipe.context_all(names.FREEZE)
+        pool = recipe.all(names.FREEZE) + recipe.context_all(names.FREEZE) + recipe.all(CALLS) + recipe.context_all(CALLS)
         seen, code, config = set(), [], []
         for fact in pool:
             key = (fact.span, fact.key, fact.detail)
@@ -594,7 +596,7 @@ def _code_findings(code: List[Fact]):
         if fact.get("kind") == "declared":
             declared.setdefault(fact.get("owner"), {}).setdefault(fact.get("section"), fact)
     unfreezes = [f for f in code if f.get("kind") == "unfreeze"]
-    called = {name for f in code if f.get("kind") == "calls" for name in f.get("names", ())}
+    called = {name for f in code if f.get("kind") == "calls" for name in f.value}
 
     def reachable(fact: Fact) -> bool:
         state = fact.get("reachable")
