@@ -73,6 +73,19 @@ class WarmupExceedsTraining(RecipeRule):
               WARMUP_FACTOR: 0.001
               WARMUP_ITERS: 1000
             """, line=5, title="detectron2 WARMUP_ITERS beyond MAX_ITER"),
+        flag({
+            "configs/base.yaml": """
+                SOLVER:
+                  BASE_LR: 0.02
+                  MAX_ITER: 90000
+                  WARMUP_ITERS: 1000
+                """,
+            "scripts/smoke.sh": """
+                #!/bin/bash
+                python train_net.py --config-file configs/base.yaml --num-gpus 1 SOLVER.MAX_ITER 500
+                """,
+            "README.md": "det\n",
+        }, at="scripts/smoke.sh", line=2, title="a launch script shortens the run below the inherited warmup"),
         flag("train.py", """
             from transformers import get_linear_schedule_with_warmup
 
@@ -158,8 +171,12 @@ class WarmupExceedsTraining(RecipeRule):
             if length < total.value:
                 continue
             what = _UNITS[unit]
-            report(warmup, f"warmup of {format_value(length)} {what} ({warmup.key}) is {'as long as' if length == total.value else 'longer than'} "
-                           f"the whole run of {format_value(total.value)} {what} ({total.key}, {total.span.describe()}): "
-                           "the LR never reaches the peak it was tuned for and no decay phase ever starts",
-                   related=[(total, f"{total.key} = {format_value(total.value)} {what}")],
+            # cross-file: report where the later of the two was set (a launch script's override)
+            later = recipe.root is not None and recipe.layer(total) > recipe.layer(warmup)
+            at, other = (total, warmup) if later else (warmup, total)
+            report(at, f"warmup of {format_value(length)} {what} ({warmup.key}, {warmup.span.describe()}) is "
+                       f"{'as long as' if length == total.value else 'longer than'} the whole run of "
+                       f"{format_value(total.value)} {what} ({total.key}, {total.span.describe()}): "
+                       "the LR never reaches the peak it was tuned for and no decay phase ever starts",
+                   related=[(other, f"{other.key} = {format_value(other.value)} {what}")],
                    help=f"Shorten the warmup to a few percent of the {format_value(total.value)} {what}, or train longer.")
