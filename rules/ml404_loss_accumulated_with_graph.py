@@ -11,7 +11,8 @@ from modellint.code.loops import (
     last,
 )
 from modellint.code.names import call_name, dotted
-from modellint.rule import CodeRule, flag, ok
+from modellint.fixes import SAFE, PySource, attach, make_fix
+from modellint.rule import CodeRule, fixes, flag, ok
 
 # methods that give back a plain number or a tensor cut from the graph
 DETACHING = frozenset({"item", "detach", "tolist", "numpy", "detach_"})
@@ -192,6 +193,58 @@ class LossAccumulatedWithGraph(CodeRule):
                     total += criterion(out, target)
                 return total
             """, title="a loss built from terms (not a data loop), returned to be backpropagated"),
+        fixes("train.py", """
+            def train_epoch(model, loader, optimizer, criterion, accum):
+                total = 0.0
+                for step, (x, y) in enumerate(loader):
+                    loss = criterion(model(x), y)
+                    (loss / accum).backward()
+                    optimizer.step()
+                    total += loss  # running sum for the log
+                    total += loss / accum
+                print(f"epoch loss {total / len(loader):.4f}")
+            """, """
+            def train_epoch(model, loader, optimizer, criterion, accum):
+                total = 0.0
+                for step, (x, y) in enumerate(loader):
+                    loss = criterion(model(x), y)
+                    (loss / accum).backward()
+                    optimizer.step()
+                    total += loss.item()  # running sum for the log
+                    total += (loss / accum).item()
+                print(f"epoch loss {total / len(loader):.4f}")
+            """, title="fix: `.item()` makes the running sum a number"),
+        fixes("train.py", """
+            import torch.distributed as dist
+
+            def train_epoch(model, loader, optimizer, criterion):
+                total = 0
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss
+                    history.append(loss)
+                dist.all_reduce(total)
+                return total.item(), history
+            """, """
+            import torch.distributed as dist
+
+            def train_epoch(model, loader, optimizer, criterion):
+                total = 0
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.detach()
+                    history.append(loss.item())
+                dist.all_reduce(total)
+                return total.item(), history
+            """, title="fix: `.detach()` when the sum is used as a tensor later"),
     )
 
     def visit_Module(self, node, ctx) -> None:
@@ -243,6 +296,7 @@ class LossAccumulatedWithGraph(CodeRule):
                 f"the run goes out of memory",
                 help=f"Append a number: `{holder}.append({describe(event.node.args[0], 40)}.item())`.",
             )
+            attach(ctx, _detach_fix(ctx, event.node.args[0], holder, scope, container=True))
         for event in accumulations:
             target = event.targets[0]
             if target in backwarded_anywhere or _returned_for_backward(target, summary):
@@ -267,6 +321,60 @@ class LossAccumulatedWithGraph(CodeRule):
                 help=f"Accumulate a number: use `{describe(event.value, 40)}` with `.item()` (or `.detach()`), "
                      f"or wrap evaluation in `torch.no_grad()`.",
             )
+            if isinstance(event.node, ast.AugAssign) or event.value is not event.node.value:
+                attach(ctx, _detach_fix(ctx, event.value, target, scope, container=False))
+
+
+_NUMBER_CALLS = frozenset({"print", "float", "int", "round", "str", "abs", "min", "max", "format", "repr", "sum", "len",
+                           "append", "info", "debug", "warning", "log", "add_scalar", "set_postfix", "write", "mean"})
+_ATOMS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
+
+
+def _number_ok(name: str, scope, container: bool) -> bool:
+    """Is ``name`` only used as a number (or a list of numbers) in ``scope``: arithmetic, printing,
+    logging, comparisons? Then ``.item()`` keeps the code working; otherwise ``.detach()`` does."""
+    parents = {}
+    for node in ast.walk(scope):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    for node in ast.walk(scope):
+        if not isinstance(node, (ast.Name, ast.Attribute)) or dotted(node) != name:
+            continue
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            if container and parent.attr in ("append", "extend", "clear"):
+                continue
+            return False  # ``total.item()``, ``total.cpu()``: a tensor method
+        if isinstance(parent, ast.Subscript):
+            if container:
+                grand = parents.get(id(parent))
+                if isinstance(grand, ast.Attribute):
+                    return False  # ``history[-1].item()``
+                continue
+            return False
+        if isinstance(parent, ast.Call) and node is not parent.func:
+            if call_name(parent) in _NUMBER_CALLS:
+                continue
+            return False  # ``torch.stack(history)``, ``all_reduce(total)``
+        if isinstance(parent, ast.keyword):
+            call = parents.get(id(parent))
+            if isinstance(call, ast.Call) and call_name(call) in _NUMBER_CALLS:
+                continue
+            return False
+    return True
+
+
+def _detach_fix(ctx, value, holder: str, scope, container: bool):
+    """``total += loss`` → ``total += loss.item()`` (``.detach()`` when ``total`` is used as a tensor)."""
+    if value is None or not hasattr(value, "end_lineno"):
+        return None
+    method = "item" if holder and _number_ok(holder, scope, container) else "detach"
+    src = PySource.of(ctx)
+    (line, col), (end_line, end_col) = src.start(value), src.end(value)
+    edits = [src.insert(end_line, end_col, f".{method}()")]
+    if not isinstance(value, _ATOMS) or (isinstance(value, ast.Call) and isinstance(value.func, ast.Lambda)):
+        edits = [src.insert(line, col, "("), src.insert(end_line, end_col, f").{method}()")]
+    return make_fix(SAFE, f"Add `.{method}()` so the graph is freed each iteration", edits)
 
 
 def _backwarded(events) -> Set[str]:
