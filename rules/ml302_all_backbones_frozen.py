@@ -378,7 +378,9 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
             if fact.get("kind") != "freeze":
                 continue
             if _norm(fact.get("section", "")) in sections or any(flag and flag in (fact.get("gate") or "").lower() for flag in flags):
-                related.append((fact, f"code freezing {fact.get('section')} (`{fact.get('how')}`)"))
+                how = "only run under `torch.no_grad()`" if fact.get("how") == "no_grad" else "`requires_grad` turned off"
+                gate = f" when `{fact.get('gate')}`" if fact.get("gate") else ""
+                related.append((fact, f"code: {fact.get('section')} {how}{gate}"))
         listing = ", ".join(f"{f.get('section')} ({f.key} = {_show(f)}, line {f.span.line})" for f in sorted(own, key=lambda f: f.span.line))
         if len(own) == 1:
             what = f"the only backbone/encoder section of this config is frozen: {listing}"
