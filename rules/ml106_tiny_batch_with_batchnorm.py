@@ -181,6 +181,8 @@ class TinyBatchWithBatchnorm(RecipeRule):
     )
 
     def check(self, recipe, report) -> None:
+        if not getattr(recipe, "complete", True):
+            return  # a Hydra group file on its own: the full recipe that composes it is judged instead
         limit = self.option("max_batch")
         small = self._per_device(recipe)
         if small is None:
@@ -206,9 +208,12 @@ class TinyBatchWithBatchnorm(RecipeRule):
             related.append((devices, f"{devices.key} = {format_value(devices.value)}"))
         if sync is not None:
             related.append((sync, f"SyncBN over only {device_count:g} device(s)"))
+        synced = ""
+        if sync is not None:
+            synced = f", synchronised ({sync.key}) across only {device_count:g} device{'s' if device_count != 1 else ''}"
         report(batch_fact,
                f"per-device batch {per_device:g} ({where}) with trainable BatchNorm ({norm.key} = {norm.value}, "
-               f"{norm.span.describe()}): BatchNorm statistics over {per_device:g} sample{'s' if per_device != 1 else ''} "
+               f"{norm.span.describe()}{synced}): BatchNorm statistics over {per_device:g} sample{'s' if per_device != 1 else ''} "
                "are noise, training is unstable and the running statistics will not match the data at test time",
                related=related,
                help="Switch that BatchNorm to GroupNorm (detectron2 NORM: \"GN\"), FrozenBN, or SyncBN across GPUs, or "
