@@ -1,5 +1,6 @@
 from modellint.code.loops import analyse_loop, describe, file_index, is_prefix, last
-from modellint.rule import CodeRule, flag, ok
+from modellint.fixes import SAFE, PySource, attach, edit, make_fix
+from modellint.rule import CodeRule, fixes, flag, ok
 
 
 class SchedulerStepBeforeOptimizerStep(CodeRule):
@@ -118,6 +119,52 @@ class SchedulerStepBeforeOptimizerStep(CodeRule):
                         model(x, y).backward()
                         optimizer.step()
             """, title="guarded so the first epoch keeps the first LR"),
+        fixes("train.py", """
+            import torch
+
+            def train(model, loader, optimizer, scheduler):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    scheduler.step()  # per-iteration warmup
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    print(loss.item())
+            """, """
+            import torch
+
+            def train(model, loader, optimizer, scheduler):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()  # per-iteration warmup
+                    print(loss.item())
+            """, title="fix: the scheduler step moves after the optimizer step"),
+        fixes("train.py", """
+            from transformers import get_linear_schedule_with_warmup
+
+            def train(model, loader, optimizer, accum):
+                warmup = get_linear_schedule_with_warmup(optimizer, 500, 10000)
+                for i, batch in enumerate(loader):
+                    (model(**batch).loss / accum).backward()
+                    if (i + 1) % accum == 0:
+                        warmup.step()
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """, """
+            from transformers import get_linear_schedule_with_warmup
+
+            def train(model, loader, optimizer, accum):
+                warmup = get_linear_schedule_with_warmup(optimizer, 500, 10000)
+                for i, batch in enumerate(loader):
+                    (model(**batch).loss / accum).backward()
+                    if (i + 1) % accum == 0:
+                        optimizer.step()
+                        warmup.step()
+                        optimizer.zero_grad()
+            """, title="fix: inside the accumulation branch"),
     )
 
     def visit_Module(self, node, ctx) -> None:
@@ -166,3 +213,37 @@ class SchedulerStepBeforeOptimizerStep(CodeRule):
                 help=f"Move `{describe(sched.node)}` after `{describe(first.node)}`"
                      + (" (after the inner loop)." if inner else "."),
             )
+            if not inner and not first.helper:
+                attach(ctx, _move_fix(ctx, loop, sched.node, first.node))
+
+
+def _move_fix(ctx, loop, sched_call, opt_call):
+    """Move the ``scheduler.step()`` line right after the ``optimizer.step()`` line when both are
+    plain expression statements of one block, each alone on its lines (comments travel along)."""
+    import ast
+
+    for node in ast.walk(loop):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            at = {id(stmt.value): i for i, stmt in enumerate(block) if isinstance(stmt, ast.Expr)}
+            i, j = at.get(id(sched_call)), at.get(id(opt_call))
+            if i is None or j is None:
+                continue
+            if i >= j:
+                return None
+            sched, opt = block[i], block[j]
+            src = PySource.of(ctx)
+            if not (src.alone_on_lines(sched) and src.alone_on_lines(opt)):
+                return None
+            moved = "".join(src.line(n) for n in range(sched.lineno, sched.end_lineno + 1))
+            delete = edit(src.path, sched.lineno, 1, sched.end_lineno + 1, 1, "")
+            last = src.line(opt.end_lineno)
+            if last.endswith(("\n", "\r")):
+                insert = src.insert(opt.end_lineno + 1, 1, moved)
+            else:  # the optimizer step ends the file without a newline
+                newline = moved[len(moved.rstrip("\r\n")):] or "\n"
+                insert = src.insert(opt.end_lineno, len(last) + 1, newline + moved.rstrip("\r\n"))
+            return make_fix(SAFE, f"Move `{describe(sched_call)}` after `{describe(opt_call)}`", [delete, insert])
+    return None
