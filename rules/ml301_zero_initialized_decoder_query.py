@@ -125,6 +125,15 @@ class ZeroInitializedDecoderQuery(CodeRule):
                     q = self.event_queries.unsqueeze(1).repeat(1, memory.size(1), 1)
                     return self.event_decoder(q, memory)
             """, line=7, title="a zero buffer is not learned either"),
+        flag("no_pos.py", """
+            import torch
+            import torch.nn as nn
+
+            class Reader(nn.Module):
+                def forward(self, memory):
+                    tgt = memory.new_zeros(memory.size(0), self.n_slots, memory.size(-1))
+                    return self.decoder(tgt, memory, query_pos=None)
+            """, line=6, title="an explicit query_pos=None carries no learned query"),
         ok("detr_like.py", """
             import torch
             import torch.nn as nn
@@ -350,8 +359,8 @@ class ZeroInitializedDecoderQuery(CodeRule):
         for expr in others + [kw.value for kw in other_kws]:
             if flow.value(expr).is_learned or LEARNED_QUERY_ARG.search(dotted(expr) or ""):
                 return
-        if any(LEARNED_QUERY_ARG.search(kw.arg) for kw in other_kws):
-            return
+        if any(LEARNED_QUERY_ARG.search(kw.arg) and not _is_none(kw.value) for kw in other_kws):
+            return  # ``query_pos=query_embed`` (but ``query_pos=None`` carries nothing)
         # autoregressive decoding: the zero "go" input is replaced by the decoder's output
         callee_is_loop_var = "each of" in label or "(each layer)" in label
         query_names = set(_names(query))
@@ -407,6 +416,10 @@ def _rank(call) -> "int | None":
     if args and not any(isinstance(a, ast.Starred) for a in args):
         return len(args)
     return None
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _names(node):

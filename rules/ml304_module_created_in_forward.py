@@ -1,7 +1,7 @@
 import ast
 from typing import Iterator, Tuple
 
-from modellint.code.modules import MODULE, PARAMETER, FileModules, methods_reachable, parametrised_nn_call, self_attr
+from modellint.code.modules import MODULE, PARAMETER, PARAMETER_CALLS, FileModules, methods_reachable, parametrised_nn_call, self_attr
 from modellint.rule import CodeRule, flag, ok
 
 
@@ -78,6 +78,16 @@ class ModuleCreatedInForward(CodeRule):
                         x = ResidualUnit(x.size(-1))(x)
                     return x
             """, line=14, title="a module class of the same file that owns parameters"),
+        flag("param.py", """
+            import torch
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class Gate(nn.Module):
+                def forward(self, x):
+                    w = nn.Parameter(torch.randn(x.size(-1), 1))
+                    return torch.sigmoid(F.linear(x, w.t()))
+            """, line=7, title="an nn.Parameter created in forward is just as untrained"),
         ok("activations.py", """
             import torch.nn as nn
             import torch.nn.functional as F
@@ -124,6 +134,21 @@ class ModuleCreatedInForward(CodeRule):
                         self.fc = nn.Linear(x.size(-1), self.n).to(x.device)
                     return self.fc(x)
             """, title="built once, guarded, and registered on self (lazy initialisation)"),
+        ok("adapter.py", """
+            import torch.nn as nn
+
+            class MergeableAdapter(nn.Module):
+                def restore(self):
+                    base = self.base_layer
+                    original = base.weight.data - self.delta()
+                    del base.weight
+                    base.register_parameter("weight", nn.Parameter(original, requires_grad=False))
+
+                def forward(self, x):
+                    if self.merged:
+                        self.restore()
+                    return self.base_layer(x) + self.delta_out(x)
+            """, title="re-wrapping existing weights as a frozen Parameter is not a new layer"),
         ok("not_module.py", """
             import torch.nn as nn
 
@@ -148,6 +173,8 @@ class ModuleCreatedInForward(CodeRule):
                     continue
                 layer = parametrised_nn_call(call, ctx)
                 shown = f"nn.{layer}" if layer else None
+                if layer is None and ctx.qualname(call.func) in PARAMETER_CALLS and _fresh_parameter(call, ctx):
+                    layer, shown = "Parameter", "nn.Parameter"
                 if layer is None:
                     layer = _local_parametrised_class(call, modules, ctx)
                     shown = layer
@@ -159,8 +186,28 @@ class ModuleCreatedInForward(CodeRule):
                     f"{where} of `{info.name}` constructs `{shown}(...)` on every call: each call gets new random "
                     f"weights that the optimizer (built from `model.parameters()` before this layer existed) never "
                     f"updates, so this layer never learns and the output changes randomly between steps",
-                    help=f"Create it once in `__init__` (`self.{layer.lower()} = {shown}(...)`) and call it in `forward()`.",
+                    help=f"Create it once in `__init__` (`self.{layer.lower()} = {shown}(...)`) and use it in `forward()`.",
                 )
+
+
+# Tensor factories: an nn.Parameter built from one of these holds new values, not existing weights.
+FRESH_TENSORS = frozenset({"randn", "rand", "randn_like", "rand_like", "empty", "empty_like", "zeros", "ones",
+                           "zeros_like", "ones_like", "full", "normal", "Tensor", "FloatTensor", "randint", "tensor"})
+
+
+def _fresh_parameter(call, ctx) -> bool:
+    """``nn.Parameter(torch.randn(d, 1))``: a new trainable tensor. Re-wrapping existing weights
+    (``nn.Parameter(old_weight, requires_grad=False)`` when unmerging an adapter) is not."""
+    for kw in call.keywords:
+        if kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is False:
+            return False
+    data = call.args[0] if call.args else None
+    while isinstance(data, ast.Call) and isinstance(data.func, ast.Attribute) and data.func.attr in ("to", "cuda", "float", "mul_", "normal_", "uniform_"):
+        data = data.func.value
+    if not isinstance(data, ast.Call):
+        return False
+    qual = ctx.qualname(data.func) or ""
+    return qual.startswith("torch.") and qual.rsplit(".", 1)[-1] in FRESH_TENSORS
 
 
 def _local_parametrised_class(call, modules, ctx):

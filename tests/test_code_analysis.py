@@ -321,3 +321,22 @@ def test_zero_attribute_buffer_unless_written():
                 sink(self.filled)
         """)
     assert kinds(values) == [ZERO, OTHER]
+
+
+def test_recursive_class_does_not_recurse_forever():
+    # timm's DlaTree builds DlaTree instances in its own __init__
+    ctx = context("""
+        import torch.nn as nn
+
+        class Tree(nn.Module):
+            def __init__(self, levels):
+                super().__init__()
+                if levels > 1:
+                    self.left = Tree(levels - 1)
+                    self.right = Tree(levels - 1)
+                else:
+                    self.leaf = nn.Linear(4, 4)
+        """)
+    info = classes(ctx)["Tree"]
+    assert info.is_module
+    assert info.attr_kind("left") == MODULE and info.attr("left").ctor == "Tree"
