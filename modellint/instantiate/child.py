@@ -112,7 +112,8 @@ def build_report(request: dict) -> dict:
     if how == "instance" or not report.get("definition"):
         report["definition"] = _definition(type(model)) or report.get("definition")
     describer = _Describer(model, nn, project)
-    report.update(describer.describe(int(request.get("depth", 1))))
+    report["depth"] = int(request.get("depth", 1))
+    report.update(describer.describe(report["depth"]))
     report["unregistered"] = describer.unregistered()
     report["probes"] = [describer.probe(p, tracer, request) for p in request.get("probes", [])]
     report["seconds"] = round(time.perf_counter() - started, 3)

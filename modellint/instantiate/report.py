@@ -169,6 +169,7 @@ class ModelReport:
             "kwargs_source": self.kwargs_source,
             "kwargs": self.kwargs,
             "torch_version": self.data.get("torch_version"),
+            "depth": self.data.get("depth", 1),
             "totals": self.totals,
             "own": {k: v for k, v in self.own.items() if k not in ("name", "class")},
             "modules": [public_row(r) for r in self.rows if not r.hidden],
@@ -196,7 +197,7 @@ class ModelReport:
                 continue
             table.append(("  " * (row.depth - 1) + row.name, row.class_name, _n(row.parameters), _n(row.trainable),
                           _pct(row.frozen_percent), _n(row.buffers)))
-        if self.own.get("parameters") or self.own.get("buffers"):
+        if (self.own.get("parameters") or self.own.get("buffers")) and self.data.get("depth", 1) > 0:
             table.append(("(own parameters)", self.class_name, _n(self.own.get("parameters", 0)), _n(self.own.get("trainable", 0)),
                           _pct(self.own.get("frozen_percent")), _n(self.own.get("buffers", 0))))
         total = ("total", "", _n(self.parameters), _n(self.trainable), _pct(self.totals.get("frozen_percent")),

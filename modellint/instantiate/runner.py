@@ -71,7 +71,10 @@ def _child_env() -> dict:
 
 
 def _run_child(request: Request, probes: List[dict]) -> dict:
-    command = [sys.executable, "-m", "modellint.instantiate.child"]
+    # -P (3.11+): the project directory is not put first on sys.path, so a
+    # project's own modellint/ or yaml.py cannot shadow ours; the child adds
+    # the project root and src/ itself once torch is imported.
+    command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "modellint.instantiate.child"]
     options = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                    cwd=request.project_root, env=_child_env())
     if os.name == "posix":
