@@ -42,7 +42,9 @@ class _Warmups:
                 if length is None:
                     continue
                 factor = fact.get("start_factor")
-                if length <= 0 or (isinstance(factor, (int, float)) and factor >= 1.0):
+                if length <= 0 and fact.dialect == "argparse":
+                    self.weak.append(fact)  # an option whose default is 0: the launch command decides
+                elif length <= 0 or (isinstance(factor, (int, float)) and factor >= 1.0):
                     self.off.append(fact)
                 else:
                     self.on.append(fact)
@@ -303,6 +305,22 @@ class MissingLrWarmup(RecipeRule):
               OPTIMIZER: "ADAMW"
               BASE_LR: 0.0001
             """, title="detectron2 warms up by default (WARMUP_ITERS 1000, WARMUP_FACTOR 0.001)"),
+        ok({
+            "train.py": """
+                import argparse
+                import torch
+                from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--learning_rate", type=float, default=1e-3)
+                parser.add_argument("--num_warmup_steps", type=int, default=0)
+
+                def main(args, steps):
+                    model = AutoModelForSequenceClassification.from_pretrained("roberta-base")
+                    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate)
+                    scheduler = get_linear_schedule_with_warmup(optimizer, args.num_warmup_steps, steps)
+                """,
+        }, title="a warmup option defaulting to 0: the launch command decides"),
         ok("configs/seqsetvae.yaml", """
             model:
               class_path: seqsetvae.model.SeqSetVAE
