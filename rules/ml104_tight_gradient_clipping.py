@@ -1,7 +1,8 @@
 from modellint.facts import names
 from modellint.facts.vocabulary import ADAPTIVE
 from modellint.provenance import format_value
-from modellint.rule import Option, RecipeRule, flag, ok
+from modellint.fixes import UNSAFE, value_fix
+from modellint.rule import Option, RecipeRule, fixes, flag, ok
 
 
 class TightGradientClipping(RecipeRule):
@@ -97,6 +98,41 @@ class TightGradientClipping(RecipeRule):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
             """, title="unknown or healthy thresholds"),
+        fixes("configs/vae.yaml", """
+            trainer:
+              max_epochs: 100
+              gradient_clip_val: 0.2  # copied from an old run
+            """, """
+            trainer:
+              max_epochs: 100
+              gradient_clip_val: 0.5  # copied from an old run
+            """, unsafe=True, title="fix (unsafe): the clip is raised to `min_max_norm`, the comment kept"),
+        fixes("train.py", """
+            from torch.nn.utils import clip_grad_norm_
+
+            def step(model, loss, opt):
+                loss.backward()
+                clip_grad_norm_(model.parameters(), max_norm=0.05)
+                opt.step()
+            """, """
+            from torch.nn.utils import clip_grad_norm_
+
+            def step(model, loss, opt):
+                loss.backward()
+                clip_grad_norm_(model.parameters(), max_norm=0.5)
+                opt.step()
+            """, unsafe=True, title="fix (unsafe): in code"),
+        fixes("configs/ds_config.json", """
+            {
+              "train_micro_batch_size_per_gpu": 4,
+              "gradient_clipping": 0.1
+            }
+            """, """
+            {
+              "train_micro_batch_size_per_gpu": 4,
+              "gradient_clipping": 0.5
+            }
+            """, unsafe=True, title="fix (unsafe): in JSON"),
     )
 
     def check(self, recipe, report) -> None:
@@ -113,12 +149,13 @@ class TightGradientClipping(RecipeRule):
                 # builds SGD in one script and AdamW in another has no single answer
                 known = optimizer if family is not None else None
                 related = [(known, f"optimizer {known.value} set here")] if known else []
+                fix = value_fix(fact.span, fact.value, bound, UNSAFE, f"Raise {fact.key} to {format_value(bound)}")
                 if family == ADAPTIVE:
                     report(fact, message + f"; with {optimizer.value} (Adam-family) the update is largely scale-invariant, "
                                            "so this mostly re-weights steps rather than shrinking them",
-                           severity="info", related=related,
+                           severity="info", related=related, fix=fix,
                            help="If this is deliberate (the DETR family clips at 0.1), suppress it with `# modellint: ignore[ML104]`; otherwise raise it to ~1.0.")
                 else:
                     who = f"with {known.value}" if known else "with an optimizer modellint could not identify"
                     report(fact, message + f"; {who} it shrinks almost every step and slows training", severity="warning",
-                           related=related, help=f"Raise the clip {what} to ~1.0 or disable clipping.")
+                           related=related, help=f"Raise the clip {what} to ~1.0 or disable clipping.", fix=fix)
