@@ -56,8 +56,12 @@ def _use_color(output_file: Optional[str]) -> bool:
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only: no summary line.")
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
 @click.option("--stdin-filename", help="Name of the file read from stdin (with the path '-').")
+@click.option("--fix", "apply_fixes", is_flag=True, help="Apply safe fixes in place, then report what remains.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (with --fix) or show as available the fixes that change training behaviour.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what --fix would change; change nothing (exit 1 if it would).")
 def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exclude, respect_gitignore, instantiate, jobs,
-          no_cache, exit_zero, fail_on, output_file, show_source, quiet, statistics, stdin_filename) -> None:
+          no_cache, exit_zero, fail_on, output_file, show_source, quiet, statistics, stdin_filename, apply_fixes,
+          unsafe_fixes, show_diff) -> None:
     """Lint training code and configs under PATHS (default: .)."""
     from modellint import engine
     from modellint.reporters import ReportContext, render
@@ -88,12 +92,41 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
             stdin = engine.StdinInput(click.get_binary_stream("stdin").read(), stdin_filename)
         elif "-" in paths:
             raise UsageError("'-' (stdin) cannot be combined with other paths")
+        if apply_fixes or show_diff:
+            import importlib.util
+
+            if stdin is not None:
+                raise UsageError("--fix and --diff work on files, not on stdin")
+            if importlib.util.find_spec("libcst") is None:
+                raise UsageError("fixes need libcst: pip install 'modellint[fix]'")
     except UsageError as exc:
         click.echo(f"modellint: error: {exc}", err=True)
         sys.exit(2)
 
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    result = engine.run(paths, settings, jobs=max(1, jobs), stdin=stdin, respect_gitignore=respect_gitignore)
+    outcome = None
+    if apply_fixes or show_diff:
+        from modellint.fixes import run_fixes
+
+        def lint():  # re-lints changed files from memory; writes happen only after the last pass
+            from modellint import filecheck
+
+            return engine.run(paths, settings, jobs=1 if filecheck.OVERLAY else max(1, jobs), stdin=stdin,
+                              respect_gitignore=respect_gitignore)
+
+        outcome = run_fixes(lint, unsafe=unsafe_fixes)
+        for note in outcome.notes:
+            click.echo(f"modellint: {note}", err=True)
+        if show_diff:
+            click.echo(outcome.diff(), nl=False)
+            count = outcome.applied
+            click.echo(f"Would fix {count} finding{'s' if count != 1 else ''} in {len(outcome.changed)} files."
+                       if count else "No fixes available.", err=True)
+            sys.exit(1 if outcome.changed else 0)
+        outcome.write()
+        result = outcome.result
+    else:
+        result = engine.run(paths, settings, jobs=max(1, jobs), stdin=stdin, respect_gitignore=respect_gitignore)
     if request is not None:
         from modellint.instantiate.stage import apply
 
@@ -107,6 +140,8 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         color=_use_color(output_file) and fmt == "text",
         show_source=show_source,
         enabled_codes=settings.enabled_codes(),
+        unsafe_fixes=unsafe_fixes,
+        fixed=outcome.applied if outcome is not None else 0,
     )
     if stdin is not None:
         from modellint.discovery import display_path
