@@ -3,7 +3,8 @@ from typing import List, Optional, Tuple
 
 from modellint.facts import names
 from modellint.provenance import Fact, format_value
-from modellint.rule import Option, RecipeRule, flag, ok
+from modellint.fixes import UNSAFE, value_fix
+from modellint.rule import Option, RecipeRule, fixes, flag, ok
 
 # When a recipe has several LR keys, the base LR is the one named first here.
 _BASE_LR_KEYS = ("SOLVER.BASE_LR", "optim_wrapper.optimizer.lr", "optimizer.lr", "learning_rate", "lr")
@@ -131,6 +132,35 @@ class LrNotScaledWithBatch(RecipeRule):
             "configs/base.yaml": "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n  WARMUP_FACTOR: 0.001\n",
             "configs/warm.yaml": "_BASE_: base.yaml\nSOLVER:\n  WARMUP_FACTOR: 0.0001\n  IMS_PER_BATCH: 16\n",
         }, title="a warmup factor is not a base LR; the batch did not change"),
+        fixes({
+            "configs/base.yaml": "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n",
+            "configs/small_gpu.yaml": """
+                _BASE_: base.yaml
+                SOLVER:
+                  IMS_PER_BATCH: 4
+                  BASE_LR: 0.01  # halved "to be safe"
+                """,
+        }, after={"configs/small_gpu.yaml": """
+                _BASE_: base.yaml
+                SOLVER:
+                  IMS_PER_BATCH: 4
+                  BASE_LR: 0.005  # halved "to be safe"
+                """}, at="configs/small_gpu.yaml", line=4, unsafe=True,
+            title="fix (unsafe): the overriding LR becomes the linearly scaled value, the comment kept"),
+        fixes({
+            "configs/Base-Seg.yaml": "SOLVER:\n  IMS_PER_BATCH: 8\n  BASE_LR: 0.0001\n",
+            "scripts/train.sh": """
+                #!/bin/bash
+                python train_net.py --config-file configs/Base-Seg.yaml --num-gpus 1 \\
+                    SOLVER.IMS_PER_BATCH 1 SOLVER.BASE_LR 0.00007  # one GPU
+                """,
+            "README.md": "seg\n",
+        }, after={"scripts/train.sh": """
+                #!/bin/bash
+                python train_net.py --config-file configs/Base-Seg.yaml --num-gpus 1 \\
+                    SOLVER.IMS_PER_BATCH 1 SOLVER.BASE_LR 1.25e-05  # one GPU
+                """}, at="scripts/train.sh", line=3, unsafe=True,
+            title="fix (unsafe): in a launch script"),
     )
 
     def _expected(self, ref_lr: float, batch: float, ref_batch: float) -> float:
@@ -243,6 +273,8 @@ class LrNotScaledWithBatch(RecipeRule):
             related.insert(0, (batch_fact, f"{batch_fact.key} {format_value(batch_fact.value)} set here"))
         if where is not lr:
             related.append((lr, f"{lr.key} {format_value(lr.value)} set here"))
-        report(where, message, related=related,
+        # only an LR set where the batch was changed is rewritten: the base value serves other recipes
+        fix = value_fix(lr.span, lr.value, expected, UNSAFE, f"Set {lr.key} to {format_value(expected)}") if lr_changed else None
+        report(where, message, related=related, fix=fix,
                help=f"Set the LR to {format_value(expected)}, or keep the effective batch at {ref_batch:g} "
                     "(gradient accumulation) so the LR stays valid.")
