@@ -3,7 +3,8 @@ from typing import Dict, List, Optional, Tuple
 
 from modellint.code.loops import describe, file_index, last
 from modellint.code.names import call_name, dotted, keyword
-from modellint.rule import CodeRule, flag, ok
+from modellint.fixes import UNSAFE, PySource, attach, make_fix
+from modellint.rule import CodeRule, fixes, flag, ok
 
 SOFTMAX = "softmax"
 SIGMOID = "sigmoid"
@@ -182,6 +183,44 @@ class ActivationBeforeLoss(CodeRule):
             def step(probs, y):
                 return nn.BCELoss()(probs, y)
             """, title="BCELoss expects probabilities"),
+        fixes("train.py", """
+            import torch
+            import torch.nn.functional as F
+
+            def training_step(model, x, y):
+                logits = model(x)
+                probs = F.softmax(logits, dim=1)  # class probabilities
+                loss = F.cross_entropy(probs, y)
+                return loss
+            """, """
+            import torch
+            import torch.nn.functional as F
+
+            def training_step(model, x, y):
+                logits = model(x)
+                probs = logits  # class probabilities
+                loss = F.cross_entropy(probs, y)
+                return loss
+            """, unsafe=True, title="fix (unsafe): the softmax is dropped, the loss gets the logits"),
+        fixes("train.py", """
+            import torch
+            import torch.nn as nn
+
+            criterion = nn.BCEWithLogitsLoss()
+
+            def step(model, x, y):
+                loss = criterion(torch.sigmoid(model(x) + 1.0).squeeze(1), y)
+                return loss
+            """, """
+            import torch
+            import torch.nn as nn
+
+            criterion = nn.BCEWithLogitsLoss()
+
+            def step(model, x, y):
+                loss = criterion((model(x) + 1.0).squeeze(1), y)
+                return loss
+            """, unsafe=True, title="fix (unsafe): the sigmoid's argument is kept in parentheses"),
     )
 
     def visit_Module(self, node, ctx) -> None:
@@ -194,15 +233,15 @@ class ActivationBeforeLoss(CodeRule):
         if not self._on:
             return
         body = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-        _Interpreter(self, ctx, report=True).run(body, {})
+        _Interpreter(self, ctx, report=True, scope=body).run(body, {})
 
     def visit_FunctionDef(self, node, ctx) -> None:
         if self._on:
-            _Interpreter(self, ctx, report=True).run(node.body, {})
+            _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
 
     def visit_AsyncFunctionDef(self, node, ctx) -> None:
         if self._on:
-            _Interpreter(self, ctx, report=True).run(node.body, {})
+            _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
 
     # -- what a same-file class returns --------------------------------------
     def class_output(self, name: str, ctx) -> Optional[Tuple[str, ast.AST]]:
@@ -226,7 +265,9 @@ class ActivationBeforeLoss(CodeRule):
 class _Interpreter:
     """Forward, branch-aware tracking of which local values hold probabilities."""
 
-    def __init__(self, rule: ActivationBeforeLoss, ctx, report: bool):
+    def __init__(self, rule: ActivationBeforeLoss, ctx, report: bool, scope=None):
+        self.scope = scope  # the statements interpreted (fixes edit only activations among them)
+        self._scope_ids = None
         self.rule = rule
         self.ctx = ctx
         self.index = file_index(ctx)
@@ -442,6 +483,42 @@ class _Interpreter:
                      f"(or use {right} if you need the probabilities in the loss).",
                 related=related,
             )
+            attach(self.ctx, self._drop_fix(origin, activation))
+
+    def _drop_fix(self, origin, activation: str):
+        """``F.softmax(logits, dim=1)`` → ``logits`` (``x.sigmoid()`` → ``x``) where it is computed in this scope."""
+        if not isinstance(origin, ast.Call) or self.scope is None:
+            return None
+        if self._scope_ids is None:
+            ids, stack = set(), list(self.scope)
+            while stack:
+                node = stack.pop()
+                ids.add(id(node))
+                stack.extend(c for c in ast.iter_child_nodes(node)
+                             if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)))
+            self._scope_ids = ids
+        if id(origin) not in self._scope_ids:
+            return None  # a module's forward or a helper: other callers rely on its probabilities
+        func = origin.func
+        args = origin.args
+        if isinstance(func, ast.Call):  # nn.Softmax(dim=1)(x)
+            value = args[0] if len(args) == 1 and not origin.keywords else None
+        elif call_name(origin) in ACTIVATION_FUNCTIONS:
+            qual = self.ctx.qualname(func) or ""
+            if isinstance(func, ast.Attribute) and not qual.startswith(("torch.", "scipy.", "numpy.")):
+                value = func.value  # ``logits.softmax(dim=-1)``
+            else:
+                value = args[0] if args else None
+        else:
+            value = None
+        if value is None or isinstance(value, ast.Starred):
+            return None
+        src = PySource.of(self.ctx)
+        text = src.text(value)
+        if not isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)):
+            text = f"({text})"
+        return make_fix(UNSAFE, f"Drop the {activation} and pass `{describe(value, 40)}` (the logits)",
+                        [src.replace(origin, text)])
 
 
 MODULE_METHODS = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16",
