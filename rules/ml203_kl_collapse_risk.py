@@ -134,6 +134,16 @@ class KlCollapseRisk(RecipeRule):
             loss:
               bbox: {type: SmoothL1Loss, beta: 0.11}
             """, title="Adam betas and SmoothL1 beta"),
+        ok({
+            "configs/vae.yaml": "model:\n  name: ConvVAE\n  kl_weight: 1.0\n",
+            "vae/loss.py": """
+                import torch
+
+                def kl_term(mu, logvar, free_bits=0.5):
+                    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+                    return torch.clamp(kl.mean(0), min=free_bits).sum()
+                """,
+        }, title="free bits applied in code with a default the config does not override"),
         ok("configs/vq_vae.yaml", """
             model_params:
               name: 'VQVAE'
@@ -173,6 +183,9 @@ class KlCollapseRisk(RecipeRule):
                     [f for f in recipe.context_all(names.FREE_BITS) if _number(f.value) is not None]
         if any(f.value >= self.option("min_free_bits") for f in free_bits):
             return
+        if not free_bits and attributable(recipe, weights[0], recipe.context_all(names.FREE_BITS_CLAMP) + (
+                recipe.all(names.FREE_BITS_CLAMP) if recipe.root is None else [])):
+            return  # the code clamps the KL with a free-bits value set elsewhere (a default argument, a flag)
         if self._annealed(recipe):
             return
         weight = max(weights, key=lambda f: f.value)

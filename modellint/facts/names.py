@@ -26,3 +26,4 @@ DEVICES_REFERENCE = "devices.reference"  # detectron2 SOLVER.REFERENCE_WORLD_SIZ
 BATCH_EFFECTIVE = "batch.effective"  # per-device × devices × accumulation in one number (DeepSpeed train_batch_size)
 SYNC_BN = "norm.sync"  # True when BatchNorm is converted to SyncBatchNorm (Lightning sync_batchnorm, convert_sync_batchnorm)
 WARMUP_PARAM = "warmup.param"  # code reads a warmup setting by name (its value is set elsewhere); value: the name read
+FREE_BITS_CLAMP = "kl.free_bits.clamp"  # code clamps the KL term from below (free bits); value: the bound as written

@@ -204,6 +204,9 @@ class TrainingCode:
         value = _literal_number(ctx, bound)
         if value is not None and self._first("free_bits"):
             ctx.fact(names.FREE_BITS, float(value), bound, f"{name}(kl, min=…)", "code")
+        elif value is None and self._first("free_bits_clamp"):
+            text = ast.unparse(bound)[:60]
+            ctx.fact(names.FREE_BITS_CLAMP, text, bound, f"{name}(kl, min={text})", "code")
 
     def visit_Assign(self, node: ast.Assign, ctx) -> None:
         for target in node.targets:
