@@ -96,6 +96,22 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                     emb_loss = F.cross_entropy(emb, ids)
                     return self.w_det * det_loss + self.w_embed * emb_loss
             """, line=13, title="code: weights set once to literals on self"),
+        flag("configs/seg.yaml", """
+            criterion:
+              name: combo
+              weights:
+                ce: 1.0
+                dice: 0.002
+            """, line=5, title="config: a weights mapping inside a criterion section"),
+        flag("configs/hydra_losses.yaml", """
+            losses:
+              bce:
+                _target_: torch.nn.BCEWithLogitsLoss
+                weight: 1.0
+              arcface:
+                _target_: speaker.losses.ArcFace
+                weight: 0.0001
+            """, line=7, title="config: one section per loss with its weight"),
         ok("vae.py", """
             import torch.nn.functional as F
 
@@ -129,6 +145,13 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                 rpn_head=dict(loss_cls=dict(type='CrossEntropyLoss', loss_weight=1.0)),
                 roi_head=dict(bbox_head=dict(loss_bbox=dict(type='L1Loss', loss_weight=0.005))))
             """, title="losses of different heads are different objectives for this rule"),
+        ok("configs/class_weights.yaml", """
+            loss:
+              type: CrossEntropyLoss
+              weights:
+                background: 0.01
+                person: 5.0
+            """, title="per-class weights of one loss are not loss-term weights"),
         ok("configs/beta_vae.yaml", """
             loss_weights:
               recon: 1.0

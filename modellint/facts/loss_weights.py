@@ -47,6 +47,9 @@ LOSS_TERMS = frozenset({
     "aux", "lovasz", "tversky", "ssim", "vgg", "feat", "feature", "distill", "kd", "cos", "cosine", "obj",
     "objectness", "rpn", "centerness", "heatmap", "offset", "wh", "size", "mel", "stft", "cons", "consistency",
 })
+# ``weights:`` is a loss-weight mapping only inside a loss/criterion section.
+_GENERIC_WEIGHT_KEYS = frozenset({"weights", "weight", "coefs", "coefficients", "lambdas", "scales"})
+_LOSS_SECTION = re.compile(r"loss|criterion|objective", re.I)
 _CYCLE_TERMS = frozenset({"cyc", "cycle", "idt", "identity"})
 _BOXISH = frozenset({"box", "bbox", "coord", "coords", "offset", "delta", "deltas", "regression", "loc", "iou", "giou"})
 _EXCLUDED = frozenset({
@@ -80,6 +83,12 @@ def is_regularisation_term(name: str) -> bool:
     return "entropy" in name.lower() and "cross" not in name.lower()
 
 
+def names_a_loss(name: str) -> bool:
+    """``bce``, ``loss_dice``, ``arcfaceLoss``, ``cross_entropy``: a loss term's name."""
+    tokens = term_tokens(name)
+    return any("loss" in t or "cross" in t for t in tokens) or any(t in LOSS_TERMS for t in tokens)
+
+
 def _number(node: Optional[Node]) -> Optional[float]:
     if isinstance(node, Scalar):
         value = as_number(node.value)
@@ -107,18 +116,25 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
         parent_path = ".".join(key_path[:-1]) or "<root>"
         dotted = ".".join(key_path)
 
-        # loss_weights: {bce: 1.0, arcface: 0.001}
-        if low in WEIGHT_MAPPING_KEYS and isinstance(value, Mapping):
+        in_loss_section = any(_LOSS_SECTION.search(part) for part in key_path[:-1])
+        # loss_weights: {bce: 1.0, arcface: 0.001}; criterion: {weights: {ce: 1.0, dice: 0.5}}
+        generic = low not in WEIGHT_MAPPING_KEYS and low in _GENERIC_WEIGHT_KEYS and in_loss_section
+        if isinstance(value, Mapping) and (low in WEIGHT_MAPPING_KEYS or generic):
             for term_key, term_value in value.items:
                 number = _number(term_value)
-                if number is not None and isinstance(term_key.value, str):
+                # under a generic ``weights:`` key the terms must name losses (not class ids or names)
+                if number is not None and isinstance(term_key.value, str) and (not generic or names_a_loss(term_key.value)):
                     facts.append(Fact(names.LOSS_WEIGHT, number, term_value.span, f"{dotted}.{term_key.value}", dialect,
                                       (("group", dotted), ("term", term_key.value))))
             continue
 
-        # mmdet: loss_cls=dict(type='FocalLoss', loss_weight=1.0) inside a head
-        if low.startswith("loss") and isinstance(value, Mapping):
+        # mmdet: loss_cls=dict(type='FocalLoss', loss_weight=1.0) inside a head;
+        # losses: {ce: {weight: 1.0}, dice: {weight: 0.5}}
+        parent_is_loss = len(key_path) > 1 and bool(_LOSS_SECTION.search(key_path[-2]))
+        if isinstance(value, Mapping) and (low.startswith("loss") or parent_is_loss):
             weight = value.get("loss_weight")
+            if weight is None and parent_is_loss and names_a_loss(leaf):
+                weight = value.get("weight") or value.get("coef") or value.get("lambda")
             number = _number(weight)
             if number is not None:
                 facts.append(Fact(names.LOSS_WEIGHT, number, weight.span, f"{dotted}.loss_weight", dialect,
