@@ -287,6 +287,17 @@ def test_unreadable_file(tmp_path, monkeypatch):
     assert all("Permission denied" in f.message for f in findings if f.path.startswith("secret"))
 
 
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_for_real(tmp_path):
+    write_files(tmp_path, [("secret.yaml", BAD_CLIP), ("good.yaml", BAD_CLIP)])
+    os.chmod(tmp_path / "secret.yaml", 0)
+    try:
+        rc, findings, _ = cli(tmp_path, ".")
+    finally:
+        os.chmod(tmp_path / "secret.yaml", 0o644)
+    assert sorted((f["path"], f["code"]) for f in findings) == [("good.yaml", "ML104"), ("secret.yaml", "ML902")]
+
+
 def test_unreadable_directory_is_skipped(tmp_path, monkeypatch):
     from modellint import discovery
 

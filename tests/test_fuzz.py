@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from typing import Dict, List, Tuple
 
@@ -80,12 +81,31 @@ TOKENS = [
 ]
 
 
+NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+WORD = re.compile(r"\b(SGD|Adam|AdamW|RMSprop|Adagrad|LAMB|Lion|norm|value|full_model|true|false|True|False|None|null|"
+                  r"sum|mean|train|eval|zero_grad|step|backward|detach|item|requires_grad|no_grad|sigmoid|softmax)\b")
+NEW_NUMBERS = ["0", "0.0", "-1", "1", "2", "1e-12", "1e-4", "5e3", "0.5", "1.0", "8", "100000", "1e308", "1e999", "-0.0",
+               "nan", ".nan", "inf", "-inf", "10**400", "3.0e-05", "(1, 2)", "[]", "{}", "''", "-5"]
+NEW_WORDS = ["SGD", "Adam", "AdamW", "LAMB", "Lion", "norm", "value", "True", "False", "None", "null", "sum", "mean",
+             "zero_grad", "step", "detach", "sigmoid", "softmax", "x", "_", "self"]
+
+
 @st.composite
 def mutated(draw, text: str) -> str:
-    """Truncations, deletions, duplications, insertions and line swaps of ``text``."""
-    for _ in range(draw(st.integers(1, 4))):
+    """Value swaps that keep the syntax (numbers, optimizer names, keywords), and truncations,
+    deletions, duplications, insertions and line swaps that break it."""
+    gentle = draw(st.booleans())  # half the examples stay parseable and reach the rules
+    for _ in range(draw(st.integers(1, 6 if gentle else 4))):
         n = len(text)
-        op = draw(st.sampled_from(["truncate", "delete", "duplicate", "insert", "swap", "indent"]))
+        op = draw(st.sampled_from(["number", "word"] if gentle else
+                                  ["number", "word", "truncate", "delete", "duplicate", "insert", "swap", "indent"]))
+        if op in ("number", "word"):
+            spots = list((NUMBER if op == "number" else WORD).finditer(text))
+            if spots:
+                spot = draw(st.sampled_from(spots))
+                piece = draw(st.sampled_from(NEW_NUMBERS if op == "number" else NEW_WORDS))
+                text = text[:spot.start()] + piece + text[spot.end():]
+            continue
         i = draw(st.integers(0, n))
         j = draw(st.integers(i, min(n, i + 200)))
         if op == "truncate":
