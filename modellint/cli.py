@@ -104,6 +104,16 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         sys.exit(2)
 
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    cache_dir = None
+    if not no_cache and stdin is None:
+        from modellint.cache import CACHE_DIR_NAME, Cache
+
+        cache_dir = os.environ.get("MODELLINT_CACHE_DIR") or os.path.join(
+            settings.root if settings.config_path else os.getcwd(), CACHE_DIR_NAME)
+        try:
+            Cache.prepare(cache_dir)
+        except OSError:
+            cache_dir = None  # a read-only tree still gets linted, just not cached
     outcome = None
     if apply_fixes or show_diff:
         from modellint.fixes import run_fixes
@@ -111,6 +121,7 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         def lint():  # re-lints changed files from memory; writes happen only after the last pass
             from modellint import filecheck
 
+            # no cache while fixing: the files change under the run
             return engine.run(paths, settings, jobs=1 if filecheck.OVERLAY else max(1, jobs), stdin=stdin,
                               respect_gitignore=respect_gitignore)
 
@@ -126,7 +137,8 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         outcome.write()
         result = outcome.result
     else:
-        result = engine.run(paths, settings, jobs=max(1, jobs), stdin=stdin, respect_gitignore=respect_gitignore)
+        result = engine.run(paths, settings, jobs=max(1, jobs), stdin=stdin, respect_gitignore=respect_gitignore,
+                            cache_dir=cache_dir)
     if request is not None:
         from modellint.instantiate.stage import apply
 
