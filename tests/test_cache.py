@@ -1,0 +1,65 @@
+"""The content-hash cache: warm runs are identical, edits and option changes miss, corruption is rebuilt."""
+
+import os
+
+from click.testing import CliRunner
+
+from modellint.cache import Cache, salt
+from modellint.cli import main
+from tests.helpers import write_files
+
+
+def run(root, *args):
+    cwd = os.getcwd()
+    os.chdir(str(root))
+    try:
+        return CliRunner().invoke(main, ["--format", "json", "--no-config", *args, "."], env={"NO_COLOR": "1"})
+    finally:
+        os.chdir(cwd)
+
+
+def entries(root):
+    out = []
+    for folder, _, names in os.walk(os.path.join(str(root), ".modellint_cache")):
+        out.extend(os.path.join(folder, n) for n in names if n.endswith(".pickle"))
+    return out
+
+
+def test_warm_run_is_identical_and_edits_are_seen(tmp_path):
+    write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 0.2\n"), ("train.py", "import torch\n")])
+    cold = run(tmp_path)
+    assert len(entries(tmp_path)) == 2
+    warm = run(tmp_path)
+    assert cold.output == warm.output and '"ML104"' in cold.output
+    write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 1.0\n")])
+    assert run(tmp_path).output.strip() == "[]"
+    assert len(entries(tmp_path)) == 3, "a changed file gets a new entry; the old one is simply never found again"
+
+
+def test_corrupt_entries_are_rebuilt(tmp_path):
+    write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 0.2\n")])
+    first = run(tmp_path).output
+    for path in entries(tmp_path):
+        with open(path, "wb") as handle:
+            handle.write(b"not a pickle")
+    assert run(tmp_path).output == first
+    assert run(tmp_path).output == first
+
+
+def test_no_cache_writes_nothing(tmp_path):
+    write_files(tmp_path, [("configs/a.yaml", "lr: 0.1\n")])
+    run(tmp_path, "--no-cache")
+    assert not os.path.exists(os.path.join(str(tmp_path), ".modellint_cache"))
+
+
+def test_key_depends_on_rules_and_options():
+    base = salt(["ML104"], {})
+    assert salt(["ML104"], {}) == base
+    assert salt(["ML104", "ML102"], {}) != base
+    assert salt(["ML104"], {"ML104": {"min_max_norm": 0.3}}) != base
+
+
+def test_cache_directory_is_git_ignored(tmp_path):
+    Cache.prepare(str(tmp_path / ".modellint_cache"))
+    with open(tmp_path / ".modellint_cache" / ".gitignore") as handle:
+        assert "*" in handle.read().split()
