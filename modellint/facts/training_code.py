@@ -88,9 +88,10 @@ class TrainingCode:
     def visit_Module(self, node: ast.Module, ctx) -> None:
         self._once: Set[str] = set()
         self._sched_vars: Dict[str, bool] = {}
-        self._ramp_funcs: Set[str] = set()
+        self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
+        self._lines = ctx.doc.text.splitlines()
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:
@@ -112,6 +113,8 @@ class TrainingCode:
                 ctx.fact(names.MODEL_ARCH, family, node, evidence, "code", evidence=evidence)
 
     def _warmup_read(self, ctx, node: ast.AST, what: str) -> None:
+        if "warmup.param" in self._once or ("arm" not in what and "ARM" not in what):
+            return
         if _WARMUP_READ.search(what) and not _NOT_LR_WARMUP.search(what) and self._first("warmup.param"):
             ctx.fact(names.WARMUP_PARAM, what, node, what, "code")
 
@@ -142,11 +145,9 @@ class TrainingCode:
             ctx.fact(names.NORM, "FrozenBN", node, f"def {name}", "code", kind="FrozenBN", frozen_by_code=True)
         for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
             self._bn_reference(default, ctx)
-        # a function that ramps: ``def warmup_lambda(step): return min(1.0, step / 500)``
-        body = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
-        returns = [s.value for s in body if isinstance(s, ast.Return) and s.value is not None]
-        if _WARMUP_READ.search(name) or any(_is_ramp(r) for r in returns):
-            self._ramp_funcs.add(name)
+        # a function that may ramp (``def warmup_lambda(step): return min(1.0, step / 500)``), judged
+        # only if a LambdaLR uses it
+        self._functions[name] = node
         self._vae_terms(node, ctx)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -155,6 +156,12 @@ class TrainingCode:
         """The Gaussian KL term (``1 + logvar - mu**2 - logvar.exp()``) and free-bits clamping."""
         if "arch:vae" in self._once and "free_bits" in self._once:
             return
+        if ctx.enclosing(ast.FunctionDef, ast.AsyncFunctionDef) is not None:
+            return  # walked with its enclosing function
+        lines = self._lines[func.lineno - 1:getattr(func, "end_lineno", None) or func.lineno]
+        segment = "\n".join(lines).lower()
+        if not any(word in segment for word in ("logvar", "log_var", "log_sigma2", "logsigma2", "free", "kl")):
+            return  # a cheap look at the text before walking the tree
         seen: Set[str] = set()
         has_exp = has_square = False
         for node in ast.walk(func):
@@ -209,6 +216,7 @@ class TrainingCode:
             ctx.fact(names.FREE_BITS_CLAMP, text, bound, f"{name}(kl, min={text})", "code")
 
     def visit_Assign(self, node: ast.Assign, ctx) -> None:
+        self._read(ctx, node.value)
         for target in node.targets:
             text = dotted(target).rsplit(".", 1)[-1]
             if not text or isinstance(node.value, ast.Constant):
@@ -228,23 +236,29 @@ class TrainingCode:
         return stepping and ramp
 
     # -- reads of a warmup setting ---------------------------------------------------
-    def visit_Attribute(self, node: ast.Attribute, ctx) -> None:
-        if isinstance(node.ctx, ast.Load):
-            self._warmup_read(ctx, node, dotted(node) or node.attr)
+    # Read where values are used (comparisons, keywords, divisions, call arguments, assignments)
+    # rather than in a visit_Name/visit_Attribute for every name of the file.
+    def _read(self, ctx, expr: Optional[ast.AST]) -> None:
+        if "warmup.param" in self._once or expr is None:
+            return
+        if isinstance(expr, ast.Name):
+            self._warmup_read(ctx, expr, expr.id)
+        elif isinstance(expr, ast.Attribute):
+            self._warmup_read(ctx, expr, dotted(expr) or expr.attr)
+        elif isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and isinstance(expr.slice.value, str):
+            self._warmup_read(ctx, expr, f"[{expr.slice.value!r}]")
 
-    def visit_Name(self, node: ast.Name, ctx) -> None:
-        if isinstance(node.ctx, ast.Load):
-            self._warmup_read(ctx, node, node.id)
-
-    def visit_Subscript(self, node: ast.Subscript, ctx) -> None:
-        key = node.slice
-        if isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(node.ctx, ast.Load):
-            self._warmup_read(ctx, node, f"[{key.value!r}]")
+    def visit_Compare(self, node: ast.Compare, ctx) -> None:
+        for operand in [node.left] + list(node.comparators):  # if it < warmup_iters:
+            self._read(ctx, operand)
 
     def visit_keyword(self, node: ast.keyword, ctx) -> None:
         self._bn_reference(node.value, ctx)
+        self._read(ctx, node.value)
 
     def visit_BinOp(self, node: ast.BinOp, ctx) -> None:
+        if isinstance(node.op, ast.Div):
+            self._read(ctx, node.right)  # step / warmup_steps
         if not isinstance(node.op, ast.Mult):
             return
         for side in (node.left, node.right):
@@ -270,6 +284,8 @@ class TrainingCode:
         qual = ctx.qualname(node.func) or name
         if name == "get" and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
             self._warmup_read(ctx, node, f"get({node.args[0].value!r})")
+        for arg in node.args:
+            self._read(ctx, arg)
         if name in _TRANSFORMER_CALLS and (qual.startswith(("torch.", "nn.", "F.")) or qual == name):
             self._hint(ctx, "transformer", node, f"{qual}(...)")
         elif name in _BN_CALLS and (qual.startswith(("torch.", "nn.")) or qual == name or "detectron2" in qual):
@@ -563,10 +579,17 @@ class TrainingCode:
         if isinstance(fn, ast.Lambda):
             return _is_ramp(fn.body)
         if isinstance(fn, ast.Call):  # functools.partial(_warmup_fn, ...)
-            return any(_WARMUP_READ.search(dotted(a) or "") or (dotted(a) or "").rsplit(".", 1)[-1] in self._ramp_funcs
+            return any(_WARMUP_READ.search(dotted(a) or "") or self._ramps((dotted(a) or "").rsplit(".", 1)[-1])
                        for a in [fn.func] + list(fn.args))
         text = dotted(fn)
-        return bool(_WARMUP_READ.search(text)) or text.rsplit(".", 1)[-1] in self._ramp_funcs
+        return bool(_WARMUP_READ.search(text)) or self._ramps(text.rsplit(".", 1)[-1])
+
+    def _ramps(self, name: str) -> bool:
+        func = self._functions.get(name)
+        if func is None:
+            return False
+        returns = [s.value for s in func.body if isinstance(s, ast.Return) and s.value is not None]
+        return any(_is_ramp(r) for r in returns)
 
     def _timm_factory(self, node: ast.Call, name: str, ctx) -> None:
         if name == "create_scheduler":  # create_scheduler(args, optimizer) reads args.warmup_epochs
