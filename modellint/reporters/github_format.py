@@ -1,7 +1,5 @@
 """GitHub Actions workflow commands (annotations on the pull request diff)."""
 
-from modellint.reporters.concise_format import _fixable
-
 _LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
@@ -20,6 +18,5 @@ def render(findings, context) -> str:
             f"file={_prop(f.path)},line={f.line},col={f.column},endLine={f.end_line},"
             f"endColumn={f.end_column},title={_prop(f.code + ' ' + f.name)}"
         )
-        mark = "[*] " if _fixable(f, getattr(context, "unsafe_fixes", False)) else ""
-        lines.append(f"::{_LEVEL[f.severity]} {props}::{_data(mark + f.message)}\n")
+        lines.append(f"::{_LEVEL[f.severity]} {props}::{_data(f.message)}\n")
     return "".join(lines)

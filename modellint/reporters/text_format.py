@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 
 import click
 
-from modellint.reporters.concise_format import _fixable, line_for
+from modellint.reporters.concise_format import line_for
 
 _COLORS = {"error": "red", "warning": "yellow", "info": "cyan"}
 
@@ -59,22 +59,13 @@ def render(findings, context) -> str:
                 out.append(f"{pad} | {' ' * len(prefix)}{_style('^' * width, color, fg=_COLORS[f.severity])}")
         if f.help:
             out.append(f"  = {_style('help', color, bold=True)}: {f.help}")
-        if f.fix:
-            how = "--fix" if f.fix.get("applicability") == "safe" else "--fix --unsafe-fixes"
-            out.append(f"  = {_style('fix', color, bold=True)} ({f.fix.get('applicability')}, {how}): {f.fix.get('message', '')}")
         for r in f.related:
             out.append(f"  = {_style('note', color, bold=True)}: {r.path}:{r.line}:{r.column}: {r.message}")
         out.append("")
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
     files = len({f.path for f in findings})
     noun = "finding" if len(findings) == 1 else "findings"
-    fixable = sum(1 for f in findings if _fixable(f, context.unsafe_fixes))
-    hidden = sum(1 for f in findings if f.fix and not _fixable(f, context.unsafe_fixes))
-    extra = f"; fixed {context.fixed}" if context.fixed else ""
-    if fixable:
-        extra += f"; [*] {fixable} fixable with --fix{' --unsafe-fixes' if context.unsafe_fixes else ''}"
-    if hidden:
-        extra += f"; {hidden} more with --unsafe-fixes"
+    extra = f"; fixed {context.fixed}" if context.fixed else ""  # only after --fix
     out.append(
         f"{len(findings)} {noun} ({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
         f"in {files} files; checked {context.files_checked} files in {context.seconds:.2f} s{extra}"
