@@ -1,6 +1,5 @@
-from typing import List, Optional, Tuple
-
 import re
+from typing import List, Optional, Tuple
 
 from modellint.facts import names
 from modellint.facts.training_code import attributable, is_test_file

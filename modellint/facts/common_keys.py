@@ -18,7 +18,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_bool, as_number, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, as_bool, as_number, walk
 from modellint.provenance import Fact
 
 # -- the key table ------------------------------------------------------------
@@ -362,7 +362,6 @@ def _warmup(facts: List[Fact], key_path: Tuple[str, ...], value: Node, parent: O
             dialect: str) -> None:
     low = key_path[-1].lower()
     dotted = ".".join(key_path)
-    section = ".".join(key_path[:-1])
     if low == "warmup_ratio" and _mmcv_style(parent):
         number = scalar_number(value)
         if number is not None:
