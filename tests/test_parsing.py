@@ -109,3 +109,11 @@ def test_shell_words_continuations_and_variables():
     lr = words[-1]
     assert lr.text == "0.00007" and (lr.span.line, lr.span.column) == (4, 56)
     assert lr.origin.line == 2
+
+
+def test_python_columns_count_characters_not_bytes():
+    doc, _ = parse_python('name = "ééé"; clip = 0.2\n', "a.py")
+    value = doc.tree.body[1].value
+    span = doc.span(value)
+    assert (span.column, span.end_column) == (22, 25)
+    assert 'name = "ééé"; clip = 0.2'[span.column - 1:span.end_column - 1] == "0.2"

@@ -37,13 +37,26 @@ class PythonDocument:
         self.tree = tree
         self._config: Optional[Mapping] = None
         self._folder: Optional["_ModuleFolder"] = None
+        self._lines: Optional[List[str]] = None
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0) + 1
         end_line = getattr(node, "end_lineno", None) or line
-        end_col = (getattr(node, "end_col_offset", None) or col - 1) + 1
+        col = self._chars(line, getattr(node, "col_offset", 0)) + 1
+        end_offset = getattr(node, "end_col_offset", None)
+        end_col = (self._chars(end_line, end_offset) if end_offset is not None else col - 1) + 1
         return Span(self.path, line, col, end_line, end_col)
+
+    def _chars(self, line: int, byte_offset: int) -> int:
+        """``ast`` columns count UTF-8 bytes; editors and reporters count characters."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        if not 0 < line <= len(self._lines):
+            return byte_offset
+        text = self._lines[line - 1]
+        if text.isascii():
+            return byte_offset
+        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
     def config_view(self) -> Mapping:
         if self._config is None:
