@@ -401,6 +401,50 @@ def test_windows_style_base_paths(tmp_path):
 
 
 # -- isolation -------------------------------------------------------------------
+def test_crashing_parser_and_recipe_rule_are_isolated(tmp_path, monkeypatch):
+    """tests/test_engine.py covers a crashing code rule; a parser and a recipe rule too."""
+    from click.testing import CliRunner
+
+    from modellint import registry
+    from modellint.cli import main
+    from modellint.rule import RecipeRule
+
+    class Boom(RecipeRule):
+        code = "ML105"
+        name = "warmup-exceeds-training"
+
+        def check(self, recipe, report):
+            if "bad" in recipe.name:
+                raise ZeroDivisionError("boom")
+
+    original_rules = registry.recipe_rules
+    monkeypatch.setattr(registry, "recipe_rules", lambda codes: original_rules(codes) + [Boom])
+    original_parser = filecheck._config_parser
+
+    def parser(kind):
+        real = original_parser(kind)
+
+        def parse(text, path):
+            if path.endswith("explode.yaml"):
+                raise MemoryError("parser blew up")
+            return real(text, path)
+
+        return parse
+
+    monkeypatch.setattr(filecheck, "_config_parser", parser)
+    write_files(tmp_path, [("explode.yaml", BAD_CLIP), ("configs/bad.yaml", BAD_CLIP), ("configs/good.yaml", BAD_CLIP)])
+    got = sorted((f.path, f.code) for f in lint(tmp_path))
+    assert got == [("configs/bad.yaml", "ML104"), ("configs/bad.yaml", "ML999"), ("configs/good.yaml", "ML104"),
+                   ("explode.yaml", "ML999")]
+    cwd = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        result = CliRunner().invoke(main, ["--format", "concise", "--no-cache", "--no-config", "."])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 2 and "parser blew up" in result.output and "boom" in result.output
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
 def test_worker_killed_mid_run(tmp_path, monkeypatch):
     """A file that kills its worker is reported once; every other file keeps its findings."""
