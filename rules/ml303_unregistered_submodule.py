@@ -529,7 +529,10 @@ class _ClassScan:
             inner = text
         elif isinstance(value, ast.Tuple) and value.elts and text.startswith("(") and text.endswith(")") \
                 and src.start(value) != src.start(value.elts[0]):
-            inner = f"[{text[1:-1]}]"
+            body = text[1:-1]
+            if len(value.elts) == 1 and body.rstrip().endswith(",") and "\n" not in body:
+                body = body.rstrip()[:-1]  # ``(m,)`` → ``[m]``
+            inner = f"[{body}]"
         elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "tuple", "dict"):
             inner = text
         else:
