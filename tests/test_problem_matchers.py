@@ -23,9 +23,13 @@ MATCHER_FILE = os.path.join(REPO, ".github", "modellint-problem-matcher.json")
 TASKS_FILE = os.path.join(REPO, "editors", "vscode", "tasks.json")
 # The concise-format regex of the interface contract.
 CONTRACT_REGEX = r"^(.+?):(\d+):(\d+): (error|warning|info) (ML\d{3}) (.*)$"
+# The shipped matchers are the contract regex with ruff's "[*] fix available" marker
+# kept out of the message group (the contract regex itself still matches such lines).
+MATCHER_REGEX = CONTRACT_REGEX.replace(" (.*)$", r" (?:\[\*\] )?(.*)$")
 # GitHub's runner accepts these severities (anything else is dropped); modellint's info is a notice.
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
-PORTABLE = re.compile(r"^[\^$().+?:|\\dML{}0-9* a-z]*$")  # the regex syntax both engines read alike
+# the regex syntax both engines read alike (escaped brackets and (?:…) groups included)
+PORTABLE = re.compile(r"^[\^$().+?:|\\dML{}0-9* a-z\[\]]*$")
 
 # A small project of our own next to the fixtures: every severity, a cross-file note, and (off
 # Windows) a directory name with the characters GitHub's property escaping must handle.
@@ -96,15 +100,15 @@ def test_github_matchers_are_the_contract_regex_split_by_severity():
     """One matcher reads error/warning from the line; info lines (which GitHub would drop as an
     unknown severity) go to a second matcher whose default severity is ``notice``."""
     main, info = _github_matchers()
-    assert main["pattern"][0]["regexp"] == CONTRACT_REGEX.replace("(error|warning|info)", "(error|warning)")
-    assert info["pattern"][0]["regexp"] == CONTRACT_REGEX.replace("(error|warning|info)", "info")
+    assert main["pattern"][0]["regexp"] == MATCHER_REGEX.replace("(error|warning|info)", "(error|warning)")
+    assert info["pattern"][0]["regexp"] == MATCHER_REGEX.replace("(error|warning|info)", "info")
     assert info["severity"] == "notice" and "severity" not in info["pattern"][0]
 
 
 def test_vscode_tasks_use_the_contract_regex():
     for matcher in _vscode_matchers():
         pattern = matcher["pattern"]
-        assert pattern["regexp"] == CONTRACT_REGEX
+        assert pattern["regexp"] == MATCHER_REGEX
         assert (pattern["file"], pattern["line"], pattern["column"], pattern["severity"], pattern["code"],
                 pattern["message"]) == (1, 2, 3, 4, 5, 6)
         assert matcher["fileLocation"][0] in ("autoDetect", "relative")
