@@ -53,7 +53,8 @@ class LrNotScaledWithBatch(RecipeRule):
         "IMS_PER_BATCH is already global. Expected LR = reference LR x (batch / reference batch) with "
         "`scaling = \"linear\"` (or its square root with `\"sqrt\"`); a finding needs the actual LR to be "
         "off by more than `tolerance`. MMEngine's `auto_scale_lr.enable = True` and detectron2's "
-        "`REFERENCE_WORLD_SIZE` rescale automatically and are respected."
+        "`REFERENCE_WORLD_SIZE` rescale automatically and are respected. An argparse default overridden by a "
+        "launch script is not a reference: defaults are placeholders, not a tuned recipe."
     )
     fix = "Scale the LR with the batch (linear rule: lr x new_batch / old_batch), or keep the batch and use gradient accumulation."
     options = (
@@ -114,6 +115,16 @@ class LrNotScaledWithBatch(RecipeRule):
             "scripts/train.sh": "python train_net.py --config-file configs/Base-Seg.yaml SOLVER.IMS_PER_BATCH 2 SOLVER.BASE_LR 0.000025\n",
             "README.md": "seg\n",
         }, title="launch script scales the LR correctly"),
+        ok({
+            "train.py": """
+                import argparse
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--train_batch_size", type=int, default=4)
+                parser.add_argument("--learning_rate", type=float, default=5e-6)
+                """,
+            "train.sh": "accelerate launch train.py --train_batch_size 1 --learning_rate 3e-5\n",
+            "README.md": "x\n",
+        }, title="argparse defaults are placeholders, not a tuned reference"),
         ok({
             "configs/base.yaml": "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n",
             "scripts/train.sh": "python train_net.py --config-file configs/base.yaml --num-gpus 2\n",
@@ -187,6 +198,9 @@ class LrNotScaledWithBatch(RecipeRule):
             if len(facts) == 1:
                 batch = facts[0]
                 ref = batch.chain[-1]
+                if ref.dialect == "argparse":
+                    # an argparse default is a placeholder, not a recipe someone tuned
+                    continue
                 if batch.value > 0 and ref.value > 0 and batch.value != ref.value:
                     return batch, ref
         return None
