@@ -37,13 +37,13 @@ def _limit_memory():  # pragma: no cover - runs in the child
         pass
 
 
-def cli(cwd, *args, timeout=TIMEOUT):
+def cli(cwd, *args, timeout=TIMEOUT, env=None):
     """Run ``modellint --format json`` in a subprocess: (exit code, findings, stderr)."""
     cmd = [sys.executable, "-m", "modellint", "--format", "json", "--no-cache", "--no-config", *args]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=str(cwd), capture_output=True, timeout=timeout,
                           preexec_fn=_limit_memory if os.name == "posix" else None,
-                          env=dict(os.environ, NO_COLOR="1"))
+                          env=dict(os.environ, NO_COLOR="1", **(env or {})))
     assert proc.returncode in (0, 1, 2), (proc.returncode, proc.stderr.decode(errors="replace")[-2000:])
     findings = json.loads(proc.stdout)
     assert isinstance(findings, list)
@@ -209,6 +209,13 @@ def test_binary_nul_and_invalid_utf8(tmp_path):
     assert "ML999" not in codes(findings) and rc == 1
     assert only(findings, "latin1_late.py")["line"] == 6
     assert "byte" in only(findings, "latin1.py")["message"]
+
+
+def test_compiler_warnings_are_not_syntax_errors(tmp_path):
+    """Valid code the compiler warns about, linted with warnings turned into errors."""
+    write_files(tmp_path, [("a.py", 'import re\nx = re.compile("\\d+")\ny = x is 1\nassert (x, "msg")\nz = 1()\n')])
+    rc, findings, err = cli(tmp_path, ".", env={"PYTHONWARNINGS": "error"})
+    assert (rc, findings) == (0, []) and "Warning" not in err
 
 
 @pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 from modellint.parsing.problems import ParseProblem
@@ -79,7 +80,11 @@ class PythonDocument:
 def parse_python(text: str, path: str) -> Tuple[Optional[PythonDocument], List[ParseProblem]]:
     source = _untemplate(text) if "{{" in text else text
     try:
-        tree = ast.parse(source, filename=path)
+        # the compiler warns about valid code (``"\d"``, ``x is 1``); under -W error or
+        # PYTHONWARNINGS=error a warning would become a false ML901, otherwise stderr noise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
         line = exc.lineno or 1
         column = exc.offset or 1
