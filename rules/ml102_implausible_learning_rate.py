@@ -82,14 +82,19 @@ class ImplausibleLearningRate(RecipeRule):
     )
 
     def check(self, recipe, report) -> None:
-        family = recipe.optimizer_family()
+        recipe_family = recipe.optimizer_family()
         optimizer = recipe.optimizer_fact()
         for fact in recipe.all(names.LR):
             value = fact.value
             if value <= 0:
                 continue
             seen = f"learning rate {format_value(value)} ({fact.key})"
-            related = [(optimizer, f"optimizer {optimizer.value} set here")] if optimizer and family else []
+            own_family = fact.get("family")
+            if own_family:  # an LR passed to an optimizer's constructor
+                family, optimizer_name, related = own_family, fact.get("optimizer"), []
+            else:
+                family, optimizer_name = recipe_family, (optimizer.value if optimizer else None)
+                related = [(optimizer, f"optimizer {optimizer.value} set here")] if optimizer and family else []
             if value < self.option("min_lr"):
                 report(fact, f"{seen} is below {format_value(self.option('min_lr'))}: each step changes the weights "
                              "by a rounding error and the loss will stay flat",
@@ -98,9 +103,9 @@ class ImplausibleLearningRate(RecipeRule):
             if family == SCALE_FREE:
                 continue
             if family == ADAPTIVE:
-                bound, what = self.option("max_adaptive_lr"), f"an Adam-family optimizer ({optimizer.value})"
+                bound, what = self.option("max_adaptive_lr"), f"an Adam-family optimizer ({optimizer_name})"
             elif family == SGD_LIKE:
-                bound, what = self.option("max_sgd_lr"), f"an SGD-family optimizer ({optimizer.value})"
+                bound, what = self.option("max_sgd_lr"), f"an SGD-family optimizer ({optimizer_name})"
             else:
                 bound, what = self.option("max_lr"), "any optimizer"
             if value > bound:

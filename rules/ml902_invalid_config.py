@@ -35,4 +35,11 @@ class InvalidConfig(EngineRule):
               lr: 0.0001
             include: !include base.yaml
             """, title="merge keys and unknown tags are fine"),
+        ok(".devcontainer/devcontainer.json", """
+            {
+              // JSON with comments, as VS Code writes it
+              "name": "train-env", /* base image */
+              "features": {},
+            }
+            """, title="JSON with comments (devcontainer.json, tsconfig.json) is read as such"),
     )

@@ -61,7 +61,9 @@ class CodeLiterals:
             lr = node.args[1]
         value = self._number(lr, ctx)
         if value is not None:
-            ctx.fact(names.LR, float(value), lr, f"{name}(lr=…)")
+            # the constructor says which optimizer this LR is for, whatever else the project builds
+            extra = {"family": family, "optimizer": qual} if family else {}
+            ctx.fact(names.LR, float(value), lr, f"{name}(lr=…)", **extra)
 
     def _clip_call(self, node: ast.Call, name: str, ctx) -> None:
         is_value = name == "clip_grad_value_"
