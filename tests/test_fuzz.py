@@ -33,6 +33,8 @@ from tests.conftest import REPO
 from tests.helpers import write_files
 
 hypothesmith = pytest.importorskip("hypothesmith")
+# hypothesmith compiles what it generates; ``1()`` makes the compiler warn, which is not ours
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 
 EXAMPLES = int(os.environ.get("MODELLINT_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
