@@ -497,6 +497,33 @@ def test_worker_killed_mid_run(tmp_path, monkeypatch):
     assert any("killer.yaml" in e and "exit code 3" in e for e in result.errors)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+def test_result_that_cannot_come_back_from_a_worker(tmp_path, monkeypatch):
+    """A worker that lives but cannot send its chunk back (say, a result pickle cannot
+    encode): that chunk is checked again in the main process, nothing is lost."""
+    write_files(tmp_path, [(f"c{i:02d}.yaml", BAD_CLIP) for i in range(20)])
+    original = engine._check_chunk
+
+    def refuses(items):
+        if any(source.display == "c07.yaml" for _, source in items):
+            raise RuntimeError("cannot pickle this result")
+        return original(items)
+
+    monkeypatch.setattr(engine, "_check_chunk", refuses)
+    monkeypatch.setattr(engine, "PARALLEL_THRESHOLD", 4)
+    method = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("fork", force=True)
+    cwd = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        result = engine.run(["."], Settings(), jobs=2)
+    finally:
+        os.chdir(cwd)
+        multiprocessing.set_start_method(method, force=True)
+    assert [(f.path, f.code) for f in result.findings] == [(f"c{i:02d}.yaml", "ML104") for i in range(20)]
+    assert result.errors == []
+
+
 def test_worker_killed_exit_code_through_the_cli(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
