@@ -155,15 +155,24 @@ def main() -> None:
           f"({len(py)} Python) in {corpus}")
 
     rows = []
+    header = f"{'tool':34} {'files':>6} {'wall s':>8} {'files/s':>9} {'peak MB':>8}"
+    print(header, flush=True)
+
+    def show(row):
+        name, count, wall, rss = row
+        rate = count / wall if wall else float("inf")
+        print(f"{name:34} {count:6d} {wall:8.2f} {rate:9.0f} {(f'{rss:.0f}' if rss else '-'):>8}", flush=True)
+        rows.append(row)
+
     floor = floor_ast(py)
-    rows.append(("ast.parse (1 process, floor)", len(py), floor, None))
+    show(("ast.parse (1 process, floor)", len(py), floor, None))
     cache = os.path.join(corpus, ".bench_cache")
     env = dict(os.environ, MODELLINT_CACHE_DIR=cache, NO_COLOR="1")
     modellint = [sys.executable, "-m", "modellint", "check", "--no-config", "--exit-zero", "--format", "concise", "--jobs", str(args.jobs), "."]
     cold = timed(modellint, corpus, env)
     warm = timed(modellint, corpus, env)
-    rows.append((f"modellint cold (-j{args.jobs})", total, cold[0], cold[1]))
-    rows.append((f"modellint warm (-j{args.jobs})", total, warm[0], warm[1]))
+    show((f"modellint cold (-j{args.jobs})", total, cold[0], cold[1]))
+    show((f"modellint warm (-j{args.jobs})", total, warm[0], warm[1]))
     peers = [
         ("flake8", [sys.executable, "-m", "flake8", "-j", str(args.jobs), "--exit-zero", "."], corpus, len(py)),
         ("ruff", ["ruff", "check", "--no-cache", "--exit-zero", "--isolated", "."], corpus, len(py)),
@@ -187,7 +196,7 @@ def main() -> None:
         except Exception as exc:  # a peer that breaks must not break the benchmark
             print(f"{name}: failed ({exc}), skipped")
             continue
-        rows.append((name, count, wall, rss))
+        show((name, count, wall, rss))
         results[name] = (count, wall)
 
     cold_rate = total / cold[0]
