@@ -38,3 +38,18 @@ def test_every_rule_documents_itself():
 def test_engine_codes_are_registered():
     for code in registry.ENGINE_CODES:
         assert issubclass(registry.get(code), EngineRule)
+
+
+def test_every_subpackage_is_installed():
+    """A non-editable install (pre-commit, pip install .) only has the packages pyproject lists."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as handle:
+        listed = set(re.findall(r'"(modellint(?:\.\w+)*)"', handle.read()))
+    for folder, _, files in os.walk(os.path.join(root, "modellint")):
+        if "__init__.py" in files:
+            package = os.path.relpath(folder, root).replace(os.sep, ".")
+            assert package in listed, f"{package} is missing from [tool.setuptools] packages"
+    assert "modellint.rules" in listed
