@@ -1,10 +1,10 @@
 import ast
 
-from modellint.code.loops import OPTIMIZER, analyse_loop, describe, file_index, last, loops_holding
-from modellint.rule import CodeRule, flag, ok
+from modellint.code.loops import LoopRule, OPTIMIZER, analyse_loop, describe, file_index, last, loops_holding
+from modellint.rule import flag, ok
 
 
-class MissingZeroGrad(CodeRule):
+class MissingZeroGrad(LoopRule):
     code = "ML401"
     name = "missing-zero-grad"
     severity = "error"
@@ -186,20 +186,9 @@ class MissingZeroGrad(CodeRule):
             """, title="micro-batch loop accumulates, outer loop steps and zeroes"),
     )
 
-    def visit_Module(self, node, ctx) -> None:
-        self._on = "step(" in ctx.doc.text and "backward" in ctx.doc.text  # cheap text pre-filter: no need to analyse loops otherwise
-
-    def visit_For(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_AsyncFor(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_While(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
+    def wants(self, text: str) -> bool:
+        # cheap text pre-filter: no need to analyse loops otherwise
+        return "step(" in text and "backward" in text
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)

@@ -1,9 +1,9 @@
-from modellint.code.loops import analyse_loop, describe, file_index, is_prefix, last
+from modellint.code.loops import LoopRule, analyse_loop, describe, file_index, is_prefix, last
 from modellint.fixes import SAFE, PySource, attach, edit, make_fix
-from modellint.rule import CodeRule, fixes, flag, ok
+from modellint.rule import fixes, flag, ok
 
 
-class SchedulerStepBeforeOptimizerStep(CodeRule):
+class SchedulerStepBeforeOptimizerStep(LoopRule):
     code = "ML403"
     name = "scheduler-step-before-optimizer-step"
     severity = "warning"
@@ -167,20 +167,9 @@ class SchedulerStepBeforeOptimizerStep(CodeRule):
             """, title="fix: inside the accumulation branch"),
     )
 
-    def visit_Module(self, node, ctx) -> None:
-        self._on = "step(" in ctx.doc.text  # cheap text pre-filter: no need to analyse loops otherwise
-
-    def visit_For(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_AsyncFor(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_While(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
+    def wants(self, text: str) -> bool:
+        # cheap text pre-filter: no need to analyse loops otherwise
+        return "step(" in text
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)

@@ -3,6 +3,7 @@ import re
 from typing import Optional, Set
 
 from modellint.code.loops import (
+    LoopRule,
     analyse_function,
     analyse_loop,
     describe,
@@ -12,7 +13,7 @@ from modellint.code.loops import (
 )
 from modellint.code.names import call_name, dotted
 from modellint.fixes import SAFE, PySource, attach, make_fix
-from modellint.rule import CodeRule, fixes, flag, ok
+from modellint.rule import fixes, flag, ok
 
 # methods that give back a plain number or a tensor cut from the graph
 DETACHING = frozenset({"item", "detach", "tolist", "numpy", "detach_"})
@@ -31,7 +32,7 @@ _LOSS_NAME = re.compile(r"loss|criterion", re.I)
 _DATA_ITER = re.compile(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
 
 
-class LossAccumulatedWithGraph(CodeRule):
+class LossAccumulatedWithGraph(LoopRule):
     code = "ML404"
     name = "loss-accumulated-with-graph"
     severity = "warning"
@@ -247,20 +248,9 @@ class LossAccumulatedWithGraph(CodeRule):
             """, title="fix: `.detach()` when the sum is used as a tensor later"),
     )
 
-    def visit_Module(self, node, ctx) -> None:
-        self._on = any(word in ctx.doc.text for word in ("loss", "Loss", "criterion", "backward", "entropy", "kl_div"))  # cheap text pre-filter: no need to analyse loops otherwise
-
-    def visit_For(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_AsyncFor(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
-
-    def visit_While(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
+    def wants(self, text: str) -> bool:
+        # cheap text pre-filter: no need to analyse loops otherwise
+        return any(word in text for word in ("loss", "Loss", "criterion", "backward", "entropy", "kl_div"))
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below

@@ -635,3 +635,27 @@ def value_before(scope: ast.AST, name: str, node: ast.AST, ctx) -> Optional[ast.
         if (assign.end_lineno, assign.end_col_offset) <= (node.lineno, node.col_offset):
             best = assign
     return best.value if best is not None else None
+
+
+from modellint.rule import CodeRule  # noqa: E402 - the rule API does not import this module
+
+
+class LoopRule(CodeRule):
+    """A code rule that judges every ``for``/``while`` loop of a file whose text
+    passes the rule's cheap pre-filter (``wants``); subclasses implement ``_check``."""
+
+    def wants(self, text: str) -> bool:
+        return True
+
+    def visit_Module(self, node, ctx) -> None:
+        self._on = self.wants(ctx.doc.text)
+
+    def visit_For(self, node, ctx) -> None:
+        if self._on:
+            self._check(node, ctx)
+
+    visit_AsyncFor = visit_For
+    visit_While = visit_For
+
+    def _check(self, loop, ctx) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
