@@ -2,7 +2,7 @@ import ast
 import re
 from typing import List, Optional
 
-from modellint.code.loops import describe, file_index, last, name_tokens
+from modellint.code.loops import describe, file_index, last, name_tokens, scope_nodes
 from modellint.code.names import call_name, dotted, keyword
 from modellint.rule import CodeRule, flag, ok
 
@@ -263,7 +263,7 @@ class TrainLoaderNotShuffled(CodeRule):
         table = self._assignments.get(id(scope))
         if table is None:
             table = {}
-            for node in _scope_walk(scope):
+            for node in scope_nodes(scope):
                 if isinstance(node, ast.Assign):
                     for target in node.targets:
                         if dotted(target):
@@ -320,12 +320,3 @@ def _identifier_tokens(text: str) -> set:
     return set(name_tokens(text))
 
 
-def _scope_walk(scope):
-    """Nodes of a function (or module) body, not descending into nested defs/classes."""
-    stack = list(scope.body) if hasattr(scope, "body") else []
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
