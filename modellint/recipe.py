@@ -28,6 +28,7 @@ from modellint.facts import names
 from modellint.facts.extractors import extract_all
 from modellint.facts.launch import Launch, parse_launches
 from modellint.facts.references import BaseRef, base_refs
+from modellint.facts.training_code import is_test_file
 from modellint.merge import Merger, nest, resolve_base_templates, scalar_from_text
 from modellint.parsing.tree import Mapping, Node, Scalar, as_number
 from modellint.provenance import Fact, Span
@@ -264,7 +265,8 @@ class RecipeBuilder:
                 shells.append(result)
             elif _is_config(result):
                 configs.append(result)
-            if result.facts:
+            # unit tests build optimizers and clips with arbitrary values: not a training run
+            if result.facts and not is_test_file(result.path):
                 code_pool.setdefault(self.projects.root(self.absolute[result.path]), []).extend(result.facts)
         inherited = set()
         for result in configs:

@@ -139,3 +139,12 @@ def test_pre_commit_style_single_leaf_still_sees_its_base(tmp_path):
     findings = lint(tmp_path, paths=["configs/leaf.yaml"])
     assert sorted((f.path, f.line, f.code) for f in findings) == [
         ("configs/base.yaml", 6, "ML104"), ("configs/leaf.yaml", 3, "ML101")]
+
+
+def test_unit_test_files_are_not_training_recipes(tmp_path):
+    write_files(tmp_path, [
+        ("README.md", "x\n"),
+        ("tests/test_optim.py", "import torch\n\ndef test_step():\n    torch.optim.Adam([torch.zeros(1)], lr=0.5)\n"),
+        ("train.py", "import torch\n\ndef build(m):\n    return torch.optim.Adam(m.parameters(), lr=0.5)\n"),
+    ])
+    assert [(f.path, f.code) for f in lint(tmp_path, select=["ML102"])] == [("train.py", "ML102")]
