@@ -300,7 +300,7 @@ class RecipeBuilder:
         facts = self.facts_of(root, merger, "pyconfig" if result.kind == "python" else result.kind, result.path)
         facts.extend(result.facts)  # literals in a config module's own code
         context = code_pool.get(self.projects.root(path), [])
-        return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path))
+        return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path, self._inside))
 
     def _launch_recipe(self, script, launch: Launch, code_pool) -> Optional[Recipe]:
         script_path = self.absolute[script.path]
@@ -395,11 +395,13 @@ def _fact_from_scalar(fact: Fact, scalar: Scalar) -> Optional[Fact]:
     return Fact(fact.name, value, scalar.span, fact.key, fact.dialect, fact.detail)
 
 
-def _is_hydra_fragment(path: str) -> bool:
+def _is_hydra_fragment(path: str, inside: Callable[[str], bool]) -> bool:
     """A YAML in a folder that a sibling config's Hydra ``defaults`` names as a group."""
     directory = os.path.dirname(path)
     group = os.path.basename(directory)
     parent = os.path.dirname(directory)
+    if not inside(parent):
+        return False  # never read outside the roots modellint was given
     try:
         siblings = [n for n in os.listdir(parent) if n.endswith((".yaml", ".yml"))]
     except OSError:
