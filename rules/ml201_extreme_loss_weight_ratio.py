@@ -292,14 +292,11 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         target_is_loss = bool(LOSS_TARGET.search(name))
         known = [(w, e, label) for w, e, label in terms
                  if w == w and w != 0 and self._counts(e, label, target_is_loss)]
-        if len(known) < 2:
-            return
-        low = min(known, key=lambda t: abs(t[0]))
-        high = max(known, key=lambda t: abs(t[0]))
-        ratio = abs(high[0]) / abs(low[0])
         max_ratio = float(self.option("max_ratio"))
-        if ratio <= max_ratio:
+        extremes = _extremes(known, lambda t: t[0], max_ratio)
+        if extremes is None:
             return
+        low, high, ratio = extremes
         key = (name, id(low[1]), id(high[1]))
         if key in self._reported:
             return
@@ -345,14 +342,11 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
             if number is not None and not isinstance(number, bool):
                 terms.append((float(number), expr, term))
         known = [t for t in terms if t[0] != 0 and not is_regularisation_term(t[2])]
-        if len(known) < 2:
-            return
-        low = min(known, key=lambda t: abs(t[0]))
-        high = max(known, key=lambda t: abs(t[0]))
-        ratio = abs(high[0]) / abs(low[0])
         max_ratio = float(self.option("max_ratio"))
-        if ratio <= max_ratio:
+        extremes = _extremes(known, lambda t: t[0], max_ratio)
+        if extremes is None:
             return
+        low, high, ratio = extremes
         listing = ", ".join(f"`{t}`: {format_value(w)}" for w, _, t in known)
         ctx.report(
             self, stmt,
@@ -374,13 +368,10 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         max_ratio = float(self.option("max_ratio"))
         for group, terms in groups.items():
             known = [f for t, f in terms.items() if f.value != 0 and not is_regularisation_term(t)]
-            if len(known) < 2:
+            extremes = _extremes(known, lambda f: f.value, max_ratio)
+            if extremes is None:
                 continue
-            low = min(known, key=lambda f: abs(f.value))
-            high = max(known, key=lambda f: abs(f.value))
-            ratio = abs(high.value) / abs(low.value)
-            if ratio <= max_ratio:
-                continue
+            low, high, ratio = extremes
             listing = ", ".join(f"{f.get('term')} = {format_value(f.value)}" for f in known)
             report(
                 low,
@@ -392,6 +383,16 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                       "if the weights deliberately compensate for scale, suppress with `# modellint: ignore[ML201]`."),
                 related=[(high, f"{high.key} = {format_value(high.value)} set here")],
             )
+
+
+def _extremes(items, weight, max_ratio: float):
+    """The lightest and heaviest weighted items and their ratio, when it exceeds ``max_ratio``."""
+    if len(items) < 2:
+        return None
+    low = min(items, key=lambda item: abs(weight(item)))
+    high = max(items, key=lambda item: abs(weight(item)))
+    ratio = abs(weight(high)) / abs(weight(low))
+    return (low, high, ratio) if ratio > max_ratio else None
 
 
 def _expand(terms: List[Term], state: Dict[str, List[Term]]) -> List[Term]:
