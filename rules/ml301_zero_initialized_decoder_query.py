@@ -977,6 +977,10 @@ class _QueryFix:
         attr = assignment.attr
         if not attr.isidentifier() or keyword.iskeyword(attr) or attr in _class_names(self.cls):
             return None
+        named = [n for n in ast.walk(self.cls) if isinstance(n, ast.Constant) and n.value == attr]
+        if assignment.kind == BUFFER and any(n is not assignment.node.args[0] for n in named) \
+                or assignment.kind != BUFFER and named:
+            return None  # looked up by name (``get_buffer("q")``, ``_buffers["q"]``): it must stay a buffer
         prefix, import_edit = self.src.import_name(self.ctx, "torch.nn", "nn")
         if prefix is None:
             return None

@@ -245,6 +245,23 @@ NO_FIX = {
                 q = self.queries.unsqueeze(1).repeat(1, memory.size(1), 1)
                 return self.decoder(q, memory)
         """,
+    "a zero buffer also looked up by its name must stay a buffer": """
+        import torch
+        import torch.nn as nn
+
+        class Head(nn.Module):
+            def __init__(self, n, d):
+                super().__init__()
+                self.register_buffer("queries", torch.zeros(n, d))
+                self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(d, 4), 2)
+
+            def forward(self, memory):
+                q = self.queries.unsqueeze(1).repeat(1, memory.size(1), 1)
+                return self.decoder(q, memory)
+
+            def reset(self):
+                return self.get_buffer("queries")
+        """,
     "super().__init__() is not called at the top level of __init__": """
         import torch
         import torch.nn as nn
@@ -415,3 +432,65 @@ def test_name_does_not_clash_and_existing_imports_are_reused(tmp_path):
     assert "self.query_embed_2 = nn.Embedding(self.speakers, self.dim)\n" in fixed
     assert "slots = self.query_embed_2.weight.unsqueeze(0).repeat(frames.shape[0], 1, 1)" in fixed
     assert fixed.count("import") == 2
+
+
+# -- the fixed code runs and the decoder sees the same shape ------------------------------------
+# For each fix example of the rule: the class, its constructor arguments, where its decoder sits,
+# and an input. Both versions run with the decoder replaced by a recorder.
+RUNS = {
+    "model.py": ("DiarizationModel", (), "det_decoder", (2, 7, 256)),
+    "slots.py": ("SlotReader", (32, 5), "reader", (2, 9, 32)),
+    "seg.py": ("MaskHead", (16,), "transformer.decoder", (9, 3, 16)),
+    "detector.py": ("Detector", (16, 7), "box_decoder", (3, 9, 16)),
+    "buffer_queries.py": ("EventDecoderHead", (6, 8), "event_decoder", (9, 3, 8)),
+    "captioner.py": ("Captioner", (6, 8), "decoder", (3, 9, 8)),
+}
+
+
+def _fix_examples():
+    from modellint import registry
+
+    rule = registry.all_rules()["ML301"]
+    return [e for e in rule.examples if e.fixed is not None]
+
+
+def _run_model(torch, text, name):
+    nn = torch.nn
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, *args, **kwargs):
+            query = args[0] if args else kwargs["tgt"]
+            seen.append((tuple(query.shape), query.dtype, query.requires_grad))
+            return query
+
+    namespace = {"__name__": "example", "FrameEncoder": lambda d: nn.Identity(), "DetectionDecoder": lambda d: Recorder()}
+    exec(compile(text, name, "exec"), namespace)
+    cls_name, args, decoder, shape = RUNS[name]
+    model = namespace[cls_name](*args)
+    owner = model
+    for part in decoder.split(".")[:-1]:
+        owner = getattr(owner, part)
+    setattr(owner, decoder.rsplit(".", 1)[-1], Recorder())
+    dtype = torch.float64 if name == "detector.py" else torch.float32
+    inputs = [torch.randn(*shape, dtype=dtype)] + ([None] if name == "seg.py" else [])
+    model(*inputs)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    return seen, trainable
+
+
+def test_every_fix_example_has_a_run():
+    assert {e.files[0][0] for e in _fix_examples()} == set(RUNS)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's notes on nested tensors
+@pytest.mark.parametrize("example", _fix_examples(), ids=lambda e: e.files[0][0])
+def test_fixed_examples_run_with_the_same_query_shape_and_dtype(example):
+    torch = pytest.importorskip("torch")
+    name, before = example.files[0]
+    after = example.fixed[0][1]
+    seen_before, params_before = _run_model(torch, before, name)
+    seen_after, params_after = _run_model(torch, after, name)
+    assert [s[:2] for s in seen_after] == [s[:2] for s in seen_before]  # shape and dtype
+    assert all(not s[2] for s in seen_before) and all(s[2] for s in seen_after)  # now learned
+    assert params_after - params_before  # a new trainable parameter
