@@ -13,10 +13,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from modellint import registry
 from modellint.code.traversal import PyContext, traverse
+from modellint.code.walk import walk
 from modellint.facts.extractors import code_fact_visitors
 from modellint.findings import Finding, Related
-from modellint.parsing.problems import ParseProblem
 from modellint.parsing.limits import tree_problem
+from modellint.parsing.problems import ParseProblem
 from modellint.parsing.python_doc import PythonDocument, parse_python
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
 from modellint.parsing.source import decode, read_bytes
@@ -26,6 +27,8 @@ from modellint.suppression import Suppressions, parse_suppressions
 
 # Fix runs (modellint/fixes.py) re-lint text changed in memory: absolute path → bytes read instead of the file
 OVERLAY: Dict[str, bytes] = {}
+# rules' text pre-filters (CodeRule.wants); tests turn them off to show they never drop a finding
+PREFILTER = True
 
 _HYDRA_PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
 _CONFIG_MODULE = re.compile(r"config|cfg|settings|hparams|hyperparam|params", re.I)
@@ -138,12 +141,13 @@ class Checker:
             result.findings.extend(_problem_finding(result.path, p) for p in problems)
             return
         if result.suppressions.by_line:
-            for node in ast.walk(doc.tree):
+            for node in walk(doc.tree):
                 end = getattr(node, "end_lineno", None)
                 if end and isinstance(node, (ast.stmt, ast.expr)):
                     result.suppressions.add_range(node.lineno, end)
         ctx = PyContext(doc)
-        visitors = code_fact_visitors() + self.code_rules
+        rules = [rule for rule in self.code_rules if rule.wants(text)] if PREFILTER else self.code_rules
+        visitors = code_fact_visitors() + rules
         traverse(ctx, visitors)
         fixes = getattr(ctx, "fixes", {})  # modellint.fixes.attach: report index → fix
         for index, (rule, span, message, help, severity, related) in enumerate(ctx.reports):

@@ -107,6 +107,13 @@ class Rule:
 class CodeRule(Rule):
     """Per-file Python rule; define ``visit_<Node>``/``leave_<Node>`` methods."""
 
+    def wants(self, text: str) -> bool:
+        """Text pre-filter, asked once per file before the traversal: False only when
+        the rule cannot report anything in a file with this text (a word every finding
+        needs is absent), so the file is not traversed for it. It must be sound:
+        tests/test_prefilter.py checks that it never drops a finding."""
+        return True
+
 
 class RecipeRule(Rule):
     """Per-recipe rule over merged facts."""

@@ -3,8 +3,14 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from modellint.code.modules import FileModules, enclosing_class, self_attr
+from modellint.code.walk import walk
 from modellint.facts import names
-from modellint.facts.loss_weights import LOSS_TERMS, WEIGHT_MAPPING_KEYS, is_regularisation_term, term_tokens
+from modellint.facts.loss_weights import (
+    LOSS_TERMS,
+    WEIGHT_MAPPING_KEYS,
+    is_regularisation_term,
+    term_tokens,
+)
 from modellint.provenance import format_value
 from modellint.rule import CodeRule, Option, RecipeRule, flag, ok
 
@@ -171,7 +177,9 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
 
     # -- code ------------------------------------------------------------------
     def visit_Module(self, node, ctx) -> None:
-        from modellint.filecheck import is_config_module  # a config module's dicts are read as config facts
+        from modellint.filecheck import (
+            is_config_module,  # a config module's dicts are read as config facts
+        )
 
         self._config_module = is_config_module(ctx.path, node)
         self._reported = set()
@@ -322,7 +330,7 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         if isinstance(expr, ast.Name):
             source = self._defs.get(expr.id)
             if source is not None and any(isinstance(n, ast.Attribute) and n.attr in ("parameters", "named_parameters", "weight")
-                                          for n in ast.walk(source)):
+                                          for n in walk(source)):
                 return False  # ``l2 = sum(p.pow(2).sum() for p in model.parameters())``: weight decay
         if _loss_like(label):
             return True

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from modellint.code.modules import PARAMETER, FileModules, self_attr
 from modellint.code.names import call_name
+from modellint.code.walk import children, walk
 from modellint.provenance import format_value
 from modellint.rule import CodeRule, Option, flag, ok
 
@@ -178,6 +179,9 @@ class UnbalancedLearnableLossWeights(CodeRule):
             """, title="regulariser through a loop variable"),
     )
 
+    def wants(self, text: str) -> bool:
+        return "Parameter" in text  # learnable weights are ``nn.Parameter(...)`` attributes
+
     def visit_ClassDef(self, node, ctx) -> None:
         info = FileModules.of(ctx).info(node)
         if not info.is_module:
@@ -330,13 +334,13 @@ def _small_init(data: ast.expr, ctx) -> Tuple[bool, Optional[List[float]]]:
 # -- uses ----------------------------------------------------------------------------
 def _scan_method(method: ast.AST, params: Dict[str, _Param], ctx) -> None:
     parents: Dict[int, ast.AST] = {}
-    for node in ast.walk(method):
-        for child in ast.iter_child_nodes(node):
+    for node in walk(method):
+        for child in children(node):
             parents[id(child)] = node
     aliases: Dict[str, str] = {}  # local name → param attr (``s = self.log_vars[i]``)
     exp_aliases: Dict[str, Tuple[str, str, float]] = {}  # ``precision = torch.exp(-self.log_vars)``
     # aliases first (in source order is enough for straight-line code)
-    for node in ast.walk(method):
+    for node in walk(method):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             attr = _param_in(node.value, params, aliases)
             if attr is not None:
@@ -351,7 +355,7 @@ def _scan_method(method: ast.AST, params: Dict[str, _Param], ctx) -> None:
                 attr = _param_in(source, params, aliases)
                 if attr is not None:
                     aliases[name] = attr
-    for node in ast.walk(method):
+    for node in walk(method):
         attr = None
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and self_attr(node) in params:
             attr = self_attr(node)
@@ -369,7 +373,7 @@ def _scan_method(method: ast.AST, params: Dict[str, _Param], ctx) -> None:
 
 
 def _param_in(expr: ast.AST, params, aliases) -> Optional[str]:
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Attribute) and self_attr(node) in params:
             return self_attr(node)
         if isinstance(node, ast.Name) and node.id in aliases:
@@ -378,7 +382,7 @@ def _param_in(expr: ast.AST, params, aliases) -> Optional[str]:
 
 
 def _contains_exp(expr: ast.AST) -> bool:
-    return any(isinstance(n, ast.Call) and call_name(n) == "exp" for n in ast.walk(expr))
+    return any(isinstance(n, ast.Call) and call_name(n) == "exp" for n in walk(expr))
 
 
 def _is_exp_expr(expr: ast.AST) -> bool:
@@ -446,7 +450,7 @@ def _is_ref_factory(params, aliases):
 def _exp_use(expr: ast.AST, attr: str, params, aliases) -> Optional[Tuple[str, float]]:
     """("exp", k) for the first ``exp(k * s)`` inside ``expr``."""
     is_ref = _is_ref_factory(params, aliases)
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Call) and call_name(node) == "exp":
             arg = node.args[0] if node.args else (node.func.value if isinstance(node.func, ast.Attribute) else None)
             if arg is None:

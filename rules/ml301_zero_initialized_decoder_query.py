@@ -456,6 +456,12 @@ class ZeroInitializedDecoderQuery(CodeRule):
             """, unsafe=True, title="fix (unsafe): a plain zero tensor attribute becomes an nn.Parameter"),
     )
 
+    def wants(self, text: str) -> bool:
+        # a function is judged only when it names a decoder, or calls an attribute built
+        # from a class whose name has "Decoder" or is nn.Transformer
+        lowered = text.lower()
+        return "decoder" in lowered or "transformer" in lowered
+
     def visit_Module(self, node, ctx) -> None:
         self._lines = ctx.doc.text.splitlines()
         self._fixes = {}  # id(zeros call) → its fix (one origin, several decoder calls: one fix)

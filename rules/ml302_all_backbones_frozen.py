@@ -2,8 +2,15 @@ import ast
 import re
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from modellint.code.loops import analyse_function, constructor_role, describe, file_index, grad_disabling_with
+from modellint.code.loops import (
+    analyse_function,
+    constructor_role,
+    describe,
+    file_index,
+    grad_disabling_with,
+)
 from modellint.code.names import call_name, dotted
+from modellint.code.walk import children, walk
 from modellint.facts import names
 from modellint.provenance import Fact
 from modellint.rule import CodeRule, RecipeRule, flag, ok
@@ -243,7 +250,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
         for method in node.body:
             if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _BUILD_METHODS.match(method.name):
                 continue
-            for stmt in ast.walk(method):
+            for stmt in walk(method):
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     value = stmt.value
@@ -280,7 +287,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
                             without.setdefault(attr, current)
                         else:
                             with_grad.add(attr)
-                for child in ast.iter_child_nodes(current):
+                for child in children(current):
                     stack.append((child, no_grad))
         for attr, call in sorted(without.items(), key=lambda item: item[1].lineno):
             if attr not in with_grad:
@@ -416,7 +423,7 @@ def _self_attr_call(call: ast.Call) -> Optional[str]:
 def _parameter_sources(iter_expr: ast.expr, loop: ast.AST, ctx) -> List[ast.expr]:
     """Receivers of ``.parameters()``/``.named_parameters()`` an iteration goes over."""
     found = []
-    for node in ast.walk(iter_expr):
+    for node in walk(iter_expr):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 node.func.attr in ("parameters", "named_parameters") and not node.args:
             found.extend(_expand(node.func.value, ctx))

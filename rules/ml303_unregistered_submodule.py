@@ -2,11 +2,12 @@ import ast
 from typing import Dict, List, Optional, Set
 
 from modellint.code.modules import (
+    BUFFER,
     CONTAINER,
     MODULE,
+    MODULE_IMPORT_WORDS,
     PARAMETER,
     PARAMETER_CALLS,
-    BUFFER,
     FileModules,
     is_nn_module_class,
     parametrised_nn_call,
@@ -275,6 +276,11 @@ class UnregisteredSubmodule(CodeRule):
                     self.convs = nn.ModuleList([Conv2d(d, d, 3, padding=1) for _ in range(n)])
             """, title="fix: `from torch import nn` is added when neither `nn` nor `torch` is imported"),
     )
+
+    def wants(self, text: str) -> bool:
+        # a class is judged only when it is an nn.Module: a base resolved through an import
+        # of one of these packages, or an unresolved base and a ``forward`` method
+        return "forward" in text or any(word in text for word in MODULE_IMPORT_WORDS)
 
     def visit_ClassDef(self, node, ctx) -> None:
         modules = FileModules.of(ctx)

@@ -1,7 +1,16 @@
 import ast
 from typing import Iterator, Tuple
 
-from modellint.code.modules import MODULE, PARAMETER, PARAMETER_CALLS, FileModules, methods_reachable, parametrised_nn_call, self_attr
+from modellint.code.modules import (
+    MODULE,
+    PARAMETER,
+    PARAMETER_CALLS,
+    FileModules,
+    methods_reachable,
+    parametrised_nn_call,
+    self_attr,
+)
+from modellint.code.walk import children
 from modellint.rule import CodeRule, flag, ok
 
 
@@ -158,6 +167,9 @@ class ModuleCreatedInForward(CodeRule):
             """, title="not an nn.Module"),
     )
 
+    def wants(self, text: str) -> bool:
+        return "forward" in text  # only modules with a ``forward`` method are judged
+
     def visit_ClassDef(self, node, ctx) -> None:
         modules = FileModules.of(ctx)
         info = modules.info(node)
@@ -274,6 +286,6 @@ def _expr_calls(node, flag_value: bool) -> Iterator[Tuple[ast.Call, bool]]:
         current = stack.pop()
         if isinstance(current, ast.Call):
             yield current, flag_value
-        for child in ast.iter_child_nodes(current):
+        for child in children(current):
             if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 stack.append(child)

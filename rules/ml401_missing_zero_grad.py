@@ -188,7 +188,7 @@ class MissingZeroGrad(LoopRule):
 
     def wants(self, text: str) -> bool:
         # cheap text pre-filter: no need to analyse loops otherwise
-        return "step(" in text and "backward" in text
+        return "step" in text and "backward" in text
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Tuple
 
 from modellint.code.loops import describe, file_index, last
 from modellint.code.names import call_name, dotted, keyword
+from modellint.code.walk import children
 from modellint.fixes import UNSAFE, PySource, attach, make_fix
 from modellint.rule import CodeRule, fixes, flag, ok
 
@@ -223,25 +224,22 @@ class ActivationBeforeLoss(CodeRule):
             """, unsafe=True, title="fix (unsafe): the sigmoid's argument is kept in parentheses"),
     )
 
+    def wants(self, text: str) -> bool:
+        # a logits loss and an activation must both be named
+        return any(w in text for w in ("cross_entropy", "CrossEntropyLoss", "BCEWithLogitsLoss")) and \
+            any(w in text for w in ("softmax", "Softmax", "sigmoid", "Sigmoid", "expit"))
+
     def visit_Module(self, node, ctx) -> None:
         self._classes: Dict[str, Optional[Tuple[str, ast.AST]]] = {}
         self._ctx = ctx
-        text = ctx.doc.text
-        # cheap text pre-filter: a logits loss and an activation must both appear
-        self._on = any(w in text for w in ("cross_entropy", "CrossEntropyLoss", "BCEWithLogitsLoss")) and \
-            any(w in text for w in ("softmax", "Softmax", "sigmoid", "Sigmoid", "expit"))
-        if not self._on:
-            return
         body = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         _Interpreter(self, ctx, report=True, scope=body).run(body, {})
 
     def visit_FunctionDef(self, node, ctx) -> None:
-        if self._on:
-            _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
+        _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
 
     def visit_AsyncFunctionDef(self, node, ctx) -> None:
-        if self._on:
-            _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
+        _Interpreter(self, ctx, report=True, scope=node.body).run(node.body, {})
 
     # -- what a same-file class returns --------------------------------------
     def class_output(self, name: str, ctx) -> Optional[Tuple[str, ast.AST]]:
@@ -457,7 +455,7 @@ class _Interpreter:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 calls.append(current)
-            for child in ast.iter_child_nodes(current):
+            for child in children(current):
                 if not isinstance(child, (ast.stmt, ast.Lambda)):
                     stack.append(child)
         for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
@@ -494,7 +492,7 @@ class _Interpreter:
             while stack:
                 node = stack.pop()
                 ids.add(id(node))
-                stack.extend(c for c in ast.iter_child_nodes(node)
+                stack.extend(c for c in children(node)
                              if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)))
             self._scope_ids = ids
         if id(origin) not in self._scope_ids:

@@ -1,4 +1,12 @@
-from modellint.code.loops import LoopRule, analyse_loop, describe, file_index, is_prefix, last
+from modellint.code.loops import (
+    LoopRule,
+    analyse_loop,
+    describe,
+    file_index,
+    is_prefix,
+    last,
+)
+from modellint.code.walk import walk
 from modellint.fixes import SAFE, PySource, attach, edit, make_fix
 from modellint.rule import fixes, flag, ok
 
@@ -169,7 +177,7 @@ class SchedulerStepBeforeOptimizerStep(LoopRule):
 
     def wants(self, text: str) -> bool:
         # cheap text pre-filter: no need to analyse loops otherwise
-        return "step(" in text
+        return "step" in text
 
     def _check(self, loop, ctx) -> None:
         info = analyse_loop(loop, ctx)
@@ -211,7 +219,7 @@ def _move_fix(ctx, loop, sched_call, opt_call):
     plain expression statements of one block, each alone on its lines (comments travel along)."""
     import ast
 
-    for node in ast.walk(loop):
+    for node in walk(loop):
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
             if not isinstance(block, list):

@@ -12,6 +12,7 @@ from modellint.code.loops import (
     last,
 )
 from modellint.code.names import call_name, dotted
+from modellint.code.walk import children, walk
 from modellint.fixes import SAFE, PySource, attach, make_fix
 from modellint.rule import fixes, flag, ok
 
@@ -324,10 +325,10 @@ def _number_ok(name: str, scope, container: bool) -> bool:
     """Is ``name`` only used as a number (or a list of numbers) in ``scope``: arithmetic, printing,
     logging, comparisons? Then ``.item()`` keeps the code working; otherwise ``.detach()`` does."""
     parents = {}
-    for node in ast.walk(scope):
-        for child in ast.iter_child_nodes(node):
+    for node in walk(scope):
+        for child in children(node):
             parents[id(child)] = node
-    for node in ast.walk(scope):
+    for node in walk(scope):
         if not isinstance(node, (ast.Name, ast.Attribute)) or dotted(node) != name:
             continue
         parent = parents.get(id(node))
@@ -394,7 +395,7 @@ def _returned_for_backward(target: str, summary) -> bool:
         return False
     if summary.of("backward", "step"):
         return False
-    for node in ast.walk(func):
+    for node in walk(func):
         if isinstance(node, ast.Return) and node.value is not None and dotted(node.value) == target:
             return True
     return False

@@ -4,6 +4,7 @@ from typing import List, Optional
 
 from modellint.code.loops import describe, file_index, last, name_tokens, scope_nodes
 from modellint.code.names import call_name, dotted, keyword
+from modellint.code.walk import walk
 from modellint.rule import CodeRule, flag, ok
 
 TRAIN_TOKENS = frozenset({"train", "training", "trainset", "traindata", "trainds", "traindl", "trainloader",
@@ -146,12 +147,14 @@ class TrainLoaderNotShuffled(CodeRule):
             """, title="options passed through **kwargs"),
     )
 
+    def wants(self, text: str) -> bool:
+        return "DataLoader" in text  # only ``DataLoader(...)`` calls are judged
+
     def visit_Module(self, node, ctx) -> None:
         self._assignments = {}
-        self._on = "DataLoader" in ctx.doc.text
 
     def visit_Call(self, node: ast.Call, ctx) -> None:
-        if not self._on or call_name(node) != "DataLoader":
+        if call_name(node) != "DataLoader":
             return
         if any(kw.arg is None for kw in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
             return  # **kwargs may carry shuffle/sampler
@@ -237,7 +240,7 @@ class TrainLoaderNotShuffled(CodeRule):
 
     def _expr_words(self, expr) -> set:
         words = set()
-        for node in ast.walk(expr):
+        for node in walk(expr):
             if isinstance(node, ast.Name):
                 words.update(_identifier_tokens(node.id))
             elif isinstance(node, ast.Attribute):
@@ -279,13 +282,13 @@ class TrainLoaderNotShuffled(CodeRule):
         while earlier and len(values) < 8:
             value = earlier.pop().value
             values.append(value)
-            if not any(isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) == name for n in ast.walk(value)):
+            if not any(isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) == name for n in walk(value)):
                 break
         return values
 
     def _iterable(self, expr, index) -> bool:
         """Iterable, streaming or self-shuffling datasets (``Wrapper(ds, shuffle=True)``)."""
-        for node in ast.walk(expr):
+        for node in walk(expr):
             if isinstance(node, ast.keyword) and node.arg and "shuffle" in node.arg.lower() and \
                     not (isinstance(node.value, ast.Constant) and node.value.value in (False, None, 0)):
                 return True

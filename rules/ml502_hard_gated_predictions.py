@@ -4,6 +4,7 @@ from typing import Optional, Set, Tuple
 
 from modellint.code.loops import describe, name_tokens, value_before
 from modellint.code.names import call_name, dotted
+from modellint.code.walk import walk
 from modellint.rule import CodeRule, flag, ok
 
 PREDICTION_WORDS = frozenset({"pred", "preds", "prediction", "predictions", "prob", "probs", "proba", "probability",
@@ -97,19 +98,20 @@ class HardGatedPredictions(CodeRule):
             """, title="thresholding a prediction by itself"),
     )
 
-    def visit_Module(self, node, ctx) -> None:
-        self._on = "argmax" in ctx.doc.text or bool(_THRESHOLD_TEXT.search(ctx.doc.text))
+    def wants(self, text: str) -> bool:
+        # a hard gate is an argmax or a threshold comparison
+        return "argmax" in text or bool(_THRESHOLD_TEXT.search(text))
 
     def visit_BinOp(self, node, ctx) -> None:
-        if self._on and isinstance(node.op, ast.Mult):
+        if isinstance(node.op, ast.Mult):
             self._check(node, node.left, node.right, ctx)
 
     def visit_AugAssign(self, node, ctx) -> None:
-        if self._on and isinstance(node.op, ast.Mult):
+        if isinstance(node.op, ast.Mult):
             self._check(node, node.target, node.value, ctx)
 
     def visit_Call(self, node, ctx) -> None:
-        if self._on and call_name(node) in ("multiply", "mul") and len(node.args) == 2 and isinstance(node.func, ast.Attribute) \
+        if call_name(node) in ("multiply", "mul") and len(node.args) == 2 and isinstance(node.func, ast.Attribute) \
                 and dotted(node.func.value) in ("np", "numpy", "torch"):
             self._check(node, node.args[0], node.args[1], ctx)
 
@@ -203,14 +205,14 @@ def _thresholdish(expr) -> bool:
 
 
 def _names(expr) -> Set[str]:
-    return {dotted(n) for n in ast.walk(expr) if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n)} if expr is not None else set()
+    return {dotted(n) for n in walk(expr) if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n)} if expr is not None else set()
 
 
 def _words(expr) -> Set[str]:
     words: Set[str] = set()
     if expr is None:
         return words
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Name):
             words.update(name_tokens(node.id))
         elif isinstance(node, ast.Attribute):

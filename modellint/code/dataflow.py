@@ -32,8 +32,15 @@ import ast
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set
 
-from modellint.code.modules import BUFFER, ClassInfo, FileModules, self_attr, walk_function
+from modellint.code.modules import (
+    BUFFER,
+    ClassInfo,
+    FileModules,
+    self_attr,
+    walk_function,
+)
 from modellint.code.modules import OTHER as OTHER_KIND
+from modellint.code.walk import children, walk
 
 ZERO = "zero"
 LEARNED = "learned"
@@ -211,7 +218,7 @@ class LocalFlow:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 self._on_call(current, self)
-            for child in ast.iter_child_nodes(current):
+            for child in children(current):
                 if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                     stack.append(child)
 
@@ -436,7 +443,7 @@ def _casts_to_non_float(call: ast.Call) -> bool:
 
 
 def _names(target: ast.AST) -> List[str]:
-    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return [n.id for n in walk(target) if isinstance(n, ast.Name)]
 
 
 def _attr_written(info: ClassInfo, attr: str, modules=None) -> bool:

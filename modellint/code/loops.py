@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from modellint.code.names import call_name, dotted
+from modellint.code.walk import children, walk
 from modellint.facts.vocabulary import OPTIMIZER_CLASSES
 
 OPTIMIZER = "optimizer"
@@ -188,7 +189,7 @@ def file_index(ctx) -> FileIndex:
                 for handler in getattr(child, "handlers", ()):
                     stack.append((handler, klass))
     # bindings and calls: one walk of the module
-    for node in ast.walk(doc.tree):
+    for node in walk(doc.tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 _bind(index, target, node.value)
@@ -199,7 +200,7 @@ def file_index(ctx) -> FileIndex:
             if name:
                 index.called.add(name)
         elif isinstance(node, (ast.With, ast.AsyncWith)) and grad_disabling_with(node):
-            for inner in ast.walk(node):
+            for inner in walk(node):
                 if isinstance(inner, ast.Call) and call_name(inner):
                     index.no_grad_calls.add(call_name(inner))
     _INDEX_CACHE[doc] = index
@@ -401,7 +402,7 @@ class _Walker:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 calls.append(current)
-            for child in ast.iter_child_nodes(current):
+            for child in children(current):
                 if isinstance(child, ast.stmt):
                     continue  # statements are walked by ``stmt`` with their guards
                 stack.append(child)
@@ -600,7 +601,7 @@ def scope_nodes(scope: ast.AST) -> Iterable[ast.AST]:
     while stack:
         node = stack.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
+        for child in children(node):
             if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 stack.append(child)
 
@@ -644,15 +645,9 @@ class LoopRule(CodeRule):
     """A code rule that judges every ``for``/``while`` loop of a file whose text
     passes the rule's cheap pre-filter (``wants``); subclasses implement ``_check``."""
 
-    def wants(self, text: str) -> bool:
-        return True
-
-    def visit_Module(self, node, ctx) -> None:
-        self._on = self.wants(ctx.doc.text)
-
+    # files ``wants`` rejects never reach these visitors (the checker leaves the rule out)
     def visit_For(self, node, ctx) -> None:
-        if self._on:
-            self._check(node, ctx)
+        self._check(node, ctx)
 
     visit_AsyncFor = visit_For
     visit_While = visit_For

@@ -22,9 +22,10 @@ import ast
 import re
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from modellint.code.names import call_name, keyword
+from modellint.code.walk import walk_function  # noqa: F401  (re-exported: rules import it from here)
 
 # How sure we are that a class is an nn.Module.
 YES = "yes"
@@ -43,6 +44,10 @@ _FRAMEWORK_BASES: Tuple[Tuple[str, frozenset], ...] = (
     ("mmengine", frozenset({"BaseModule", "BaseModel", "Sequential", "ModuleList", "ModuleDict"})),
     ("mmcv", frozenset({"BaseModule", "Sequential", "ModuleList", "ModuleDict", "ConvModule"})),
 )
+
+# A file can define an nn.Module subclass with a resolved base only if it names one of these
+# (the import of ``torch.nn``, of a framework above, or a bare ``LightningModule``).
+MODULE_IMPORT_WORDS: Tuple[str, ...] = ("torch", "LightningModule") + tuple(prefix for prefix, _ in _FRAMEWORK_BASES)
 
 # Bases that say "not a module": a class built only on these is plain Python.
 _PLAIN_BASE_ROOTS = ("object", "abc", "ABC", "typing", "enum", "Enum", "collections", "dataclasses",
@@ -338,19 +343,6 @@ def self_attr(expr: Optional[ast.AST]) -> Optional[str]:
     if isinstance(expr, ast.Attribute) and _is_self(expr.value):
         return expr.attr
     return None
-
-
-def walk_function(func: ast.AST) -> Iterator[ast.AST]:
-    """Every node of a function body, not descending into nested functions,
-    lambdas or classes (they are analysed when the traversal reaches them)."""
-    stack = list(reversed(getattr(func, "body", [])))
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in reversed(list(ast.iter_child_nodes(node))):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            stack.append(child)
 
 
 def enclosing_class(ctx) -> Optional[ast.ClassDef]:

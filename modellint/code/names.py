@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, Optional
 
+from modellint.code.walk import walk
+
 
 class ImportTable:
     def __init__(self) -> None:
@@ -54,7 +56,7 @@ class ImportTable:
                 table.add(stmt)
             elif isinstance(stmt, (ast.If, ast.Try)):
                 # ``try: import x except ImportError: ...`` and version guards
-                for inner in ast.walk(stmt):
+                for inner in walk(stmt):
                     if isinstance(inner, (ast.Import, ast.ImportFrom)):
                         table.add(inner)
         return table

@@ -14,6 +14,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from modellint.code.names import ImportTable
+from modellint.code.walk import _FIELDS, CONTEXT_TYPES, child_fields
 from modellint.parsing.python_doc import PythonDocument
 from modellint.provenance import Fact, Span
 
@@ -80,11 +81,22 @@ def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
     return enter, leave
 
 
+# a sentinel on the stack: "the node on top of the ancestor stack is finished"
+_LEAVE = object()
+
+
+# nodes that never have children: visiting them only matters when a visitor handles them
+_LEAVES = (ast.Name, ast.Constant)
+
+
 def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
     enter, leave = build_dispatch(visitors)
+    if not enter and not leave:
+        return
     dead = set()
     ancestors = ctx.ancestors
-    AST, context_types = ast.AST, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+    AST, context_types = ast.AST, CONTEXT_TYPES
+    skip_leaves = not any(cls.__name__ in enter or cls.__name__ in leave for cls in _LEAVES)
 
     def call(handlers, node: ast.AST) -> None:
         for visitor, method in handlers:
@@ -98,28 +110,37 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
                 where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
                 ctx.crashes.append((visitor, f"{type(exc).__name__}: {exc} (at {where})", getattr(node, "lineno", 1)))
 
-    stack: List[Tuple[ast.AST, bool]] = [(ctx.doc.tree, False)]
-    pop, push = stack.pop, stack.append
+    stack: List[Any] = [ctx.doc.tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    enter_get, leave_get = enter.get, leave.get
+    fields_of, cached = child_fields, _FIELDS
+    LEAVE, leaves = _LEAVE, _LEAVES
     while stack:
-        node, leaving = pop()
-        name = type(node).__name__
-        if leaving:
-            ancestors.pop()
-            handlers = leave.get(name)
+        node = pop()
+        if node is LEAVE:
+            node = ancestors.pop()
+            handlers = leave_get(type(node).__name__)
             if handlers:
                 call(handlers, node)
             continue
-        handlers = enter.get(name)
+        cls = type(node)
+        handlers = enter_get(cls.__name__)
         if handlers:
             call(handlers, node)
         ancestors.append(node)
-        push((node, True))
+        push(LEAVE)
         children = []
-        for field in node._fields:
+        fields = cached.get(cls)
+        if fields is None:
+            fields = fields_of(cls)
+        for field in fields:
             value = getattr(node, field, None)
-            if isinstance(value, list):
-                children.extend(v for v in value if isinstance(v, AST) and not isinstance(v, context_types))
-            elif isinstance(value, AST) and not isinstance(value, context_types):
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, AST) and not isinstance(item, context_types) and not (skip_leaves and isinstance(item, leaves)):
+                        children.append(item)
+            elif isinstance(value, AST) and not isinstance(value, context_types) and not (skip_leaves and isinstance(value, leaves)):
                 children.append(value)
-        for child in reversed(children):
-            push((child, False))
+        if children:
+            children.reverse()
+            extend(children)

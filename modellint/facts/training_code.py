@@ -18,8 +18,15 @@ import re
 from typing import Dict, Optional, Set
 
 from modellint.code.names import call_name, dotted, keyword
+from modellint.code.walk import walk
 from modellint.facts import names
-from modellint.facts.common_keys import KEY_TABLE, KL_ANNEAL_KEY, VQ_NAME, model_family, scheduler_warmup
+from modellint.facts.common_keys import (
+    KEY_TABLE,
+    KL_ANNEAL_KEY,
+    VQ_NAME,
+    model_family,
+    scheduler_warmup,
+)
 from modellint.facts.vocabulary import ADAPTIVE
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
@@ -61,7 +68,7 @@ def _literal_number(ctx, expr: Optional[ast.expr]) -> Optional[float]:
 
 def _names_in(expr: ast.AST) -> Set[str]:
     out = set()
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Name):
             out.add(node.id)
         elif isinstance(node, ast.Attribute):
@@ -71,10 +78,10 @@ def _names_in(expr: ast.AST) -> Set[str]:
 
 def _is_ramp(expr: ast.AST) -> bool:
     """``min(1.0, step / warmup)``-like bodies: a linear ramp capped at 1."""
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Call) and call_name(node) == "min" and len(node.args) == 2:
             consts = [a for a in node.args if isinstance(a, ast.Constant) and a.value in (1, 1.0)]
-            divs = [a for a in node.args if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(a))]
+            divs = [a for a in node.args if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in walk(a))]
             if consts and divs:
                 return True
     return any(_WARMUP_READ.search(name) and not _NOT_LR_WARMUP.search(name) for name in _names_in(expr))
@@ -164,7 +171,7 @@ class TrainingCode:
             return  # a cheap look at the text before walking the tree
         seen: Set[str] = set()
         has_exp = has_square = False
-        for node in ast.walk(func):
+        for node in walk(func):
             if isinstance(node, ast.Name):
                 seen.add(node.id.lower())
             elif isinstance(node, ast.Attribute):
@@ -231,8 +238,8 @@ class TrainingCode:
     def _ramps_with_step(expr: ast.AST) -> bool:
         words = _names_in(expr)
         stepping = any(_STEP_WORDS.search(w) for w in words)
-        ramp = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(expr)) or \
-            any(isinstance(n, ast.Call) and call_name(n) in ("min", "clamp", "clip", "sigmoid", "tanh") for n in ast.walk(expr))
+        ramp = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in walk(expr)) or \
+            any(isinstance(n, ast.Call) and call_name(n) in ("min", "clamp", "clip", "sigmoid", "tanh") for n in walk(expr))
         return stepping and ramp
 
     # -- reads of a warmup setting ---------------------------------------------------

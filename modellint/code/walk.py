@@ -1,0 +1,71 @@
+"""Fast subtree walks for rules that look inside one function or statement.
+
+``ast.walk``/``ast.iter_child_nodes`` probe every field of every node through
+generators and also yield the ``Load``/``Store``/operator singletons, which
+no rule asks about. These walks visit the same nodes in the same order minus
+those singletons, reading only the fields of each node class that can hold
+children (computed once per class).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import deque
+from typing import Dict, Iterator, List, Tuple
+
+CONTEXT_TYPES = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+_AST = ast.AST
+_FIELDS: Dict[type, Tuple[str, ...]] = {}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def child_fields(cls: type) -> Tuple[str, ...]:
+    """Fields of a node class that can hold child nodes (``ctx``/``op``/``ops`` hold only singletons)."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = tuple(name for name in cls._fields if name not in ("ctx", "op", "ops"))
+        _FIELDS[cls] = fields
+    return fields
+
+
+def children(node: ast.AST) -> List[ast.AST]:
+    """``ast.iter_child_nodes`` without the context/operator singletons, as a list."""
+    out: List[ast.AST] = []
+    append = out.append
+    fields = _FIELDS.get(node.__class__)
+    if fields is None:
+        fields = child_fields(node.__class__)
+    for name in fields:
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            for item in value:
+                if isinstance(item, _AST) and not isinstance(item, CONTEXT_TYPES):
+                    append(item)
+        elif isinstance(value, _AST) and not isinstance(value, CONTEXT_TYPES):
+            append(value)
+    return out
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk(node)`` (breadth first, the node itself first) without the singletons."""
+    todo = deque([node])
+    pop, extend = todo.popleft, todo.extend
+    while todo:
+        current = pop()
+        yield current
+        extend(children(current))
+
+
+def walk_function(func: ast.AST) -> Iterator[ast.AST]:
+    """Every node of a function body in source order (depth first), not descending
+    into nested functions, lambdas or classes (they are analysed when the traversal
+    reaches them)."""
+    stack = list(reversed(getattr(func, "body", [])))
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        yield node
+        kids = children(node)
+        for child in reversed(kids):
+            if not isinstance(child, _SCOPES):
+                push(child)

@@ -1,0 +1,165 @@
+"""The text pre-filter (``CodeRule.wants``) must never drop a finding.
+
+A rule's ``wants(text)`` says "no finding possible" when a word every finding
+needs is absent; the checker then leaves the rule out of the file's traversal.
+These tests compare the pre-filtered path with the full path: on every
+Python text the rules ship as examples, on the bundled fixtures, and on
+hypothesis-made variants where identifiers are renamed (to the words the
+filters look for, to near misses, and to random names), which is where an
+unsound filter would lose a finding the full path makes.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modellint import filecheck, registry
+from modellint.rule import CodeRule
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_CODES = list(registry.all_rules())
+
+
+def _corpus():
+    texts = []
+    for code in ALL_CODES:
+        rule = registry.get(code)
+        if not issubclass(rule, CodeRule):
+            continue
+        for example in rule.examples:
+            for path, text in example.files:
+                if path.endswith(".py"):
+                    texts.append((f"{code}:{path}", path, text))
+    for path in sorted((ROOT / "fixtures").rglob("*.py")):
+        texts.append((str(path.relative_to(ROOT)), str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")))
+    return texts
+
+
+CORPUS = _corpus()
+FILTERED = [registry.get(c) for c in ALL_CODES
+            if issubclass(registry.get(c), CodeRule) and registry.get(c).wants is not CodeRule.wants]
+
+
+def _result(text: str, path: str, prefilter: bool, codes=ALL_CODES):
+    saved = filecheck.PREFILTER
+    filecheck.PREFILTER = prefilter
+    try:
+        result = filecheck.Checker(codes, {}).check_text(text, path, "python")
+    finally:
+        filecheck.PREFILTER = saved
+    findings = sorted((f.code, f.line, f.column, f.end_line, f.end_column, f.message, repr(f.fix)) for f in result.findings)
+    facts = sorted(repr((f.name, f.value, f.span, f.key, f.dialect, f.detail)) for f in result.facts)
+    return findings, facts
+
+
+def test_some_rules_are_filtered():
+    # otherwise the comparisons below would compare a path with itself
+    assert len(FILTERED) >= 8, [r.code for r in FILTERED]
+    for rule in FILTERED:
+        assert rule({}).wants("x = 1\n") is False, rule.code
+
+
+@pytest.mark.parametrize("rule", FILTERED, ids=lambda r: r.code)
+def test_filter_is_in_effect(rule, monkeypatch):
+    """Forcing a rule's filter to say no removes its findings: the switch really skips rules."""
+    flagged = [(p, t) for e in rule.examples if e.flags and not e.fixed for p, t in e.files if p.endswith(".py")]
+    assert flagged, rule.code
+    path, text = flagged[0]
+    codes = lambda: {f[0] for f in _result(text, path, True)[0]}  # noqa: E731
+    if rule.code not in codes():
+        pytest.skip(f"{rule.code}'s first example needs other files to fire")
+    monkeypatch.setattr(rule, "wants", lambda self, text: False)
+    assert rule.code not in codes()
+
+
+@pytest.mark.parametrize("name,path,text", CORPUS, ids=[c[0] for c in CORPUS])
+def test_same_results_with_and_without_prefilter(name, path, text):
+    assert _result(text, path, True) == _result(text, path, False)
+
+
+@pytest.mark.parametrize("rule", FILTERED, ids=lambda r: r.code)
+def test_every_flagging_example_passes_its_filter(rule):
+    for example in rule.examples:
+        if example.flags:
+            for path, text in example.files:
+                if path.endswith(".py"):
+                    assert rule({}).wants(text), f"{rule.code} {example.title}"
+
+
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+# the words filters look for, their near misses, and neutral names
+_NAMES = st.sampled_from([
+    "forward", "Forward", "forwards", "Parameter", "param", "decoder", "Decoder", "TransformerDecoder", "transformer",
+    "DataLoader", "loader", "argmax", "torch", "nn", "Module", "LightningModule", "cross_entropy",
+    "CrossEntropyLoss", "softmax", "sigmoid", "loss", "criterion", "backward", "step", "zero_grad", "scheduler",
+    "optimizer", "mmengine", "transformers", "a", "b", "blk", "thing", "x1",
+])
+
+
+@settings(max_examples=int(os.environ.get("MODELLINT_FUZZ_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_renamed_identifiers_keep_results_equal(data):
+    name, path, text = data.draw(st.sampled_from(CORPUS), label="source")
+    idents = sorted({m.group(0) for m in _IDENT.finditer(text)} - set(keyword.kwlist) - {"self"})
+    chosen = data.draw(st.lists(st.sampled_from(idents), max_size=6, unique=True), label="renamed") if idents else []
+    mapping = {old: data.draw(_NAMES, label=f"{old} ->") for old in chosen}
+    if mapping:
+        pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in mapping) + r")\b")
+        text = pattern.sub(lambda m: mapping[m.group(0)], text)
+    assert _result(text, path, True) == _result(text, path, False)
+
+
+def _from_imports(text: str) -> str:
+    """``nn.Linear`` / ``torch.zeros`` spelled through ``from torch.nn import Linear`` /
+    ``from torch import zeros``: the same program with other words in it."""
+    for module, prefix in (("torch.nn", "nn"), ("torch", "torch")):
+        lines = text.split("\n")
+        code = [i for i, line in enumerate(lines) if not re.match(r"\s*(from|import)\s", line)]
+        names = sorted({n for i in code for n in re.findall(rf"(?<![.\w]){prefix}\.([A-Za-z_]\w*)\b", lines[i])})
+        if names:
+            for i in code:
+                lines[i] = re.sub(rf"(?<![.\w]){prefix}\.([A-Za-z_]\w*)\b", r"\1", lines[i])
+            text = f"from {module} import {', '.join(names)}\n" + "\n".join(lines)
+    return text
+
+
+def _spaced(text: str) -> str:
+    """``f (x)`` for every ``f(x)``: a filter must not look for ``name(``."""
+    return re.sub(r"(\w)\(", r"\1 (", text)
+
+
+def _variants(text: str):
+    """The text, its from-import and spaced spellings, and each of the first two with one
+    identifier renamed everywhere (one by one, every identifier): a filter that relies on
+    a word the rule does not need loses a finding on one of them."""
+    bases = list(dict.fromkeys((text, _from_imports(text))))
+    yield _spaced(text)
+    for base in bases:
+        yield base
+        for ident in sorted({m.group(0) for m in _IDENT.finditer(base)} - set(keyword.kwlist) - {"self"}):
+            yield re.sub(rf"\b{ident}\b", "zq" + ident[::-1], base)
+
+
+@pytest.mark.parametrize("rule", FILTERED, ids=lambda r: r.code)
+def test_single_renames_of_flagging_examples(rule):
+    checked = 0
+    for example in rule.examples:
+        if not example.flags:
+            continue
+        for path, text in example.files:
+            if not path.endswith(".py"):
+                continue
+            for variant in _variants(text):
+                full = _result(variant, path, False, [rule.code])
+                if full[0]:
+                    checked += 1
+                    assert _result(variant, path, True, [rule.code]) == full, variant
+    assert checked, rule.code
