@@ -93,8 +93,29 @@ class Cache:
         self.hits += 1
         return result
 
+    def load_value(self, key: str) -> Optional[Any]:
+        """A value stored under ``key`` (a digest of everything it was computed from), or None."""
+        path = os.path.join(self.root, "values", key[:2], key[2:] + ".pickle")
+        try:
+            with open(path, "rb") as handle:
+                stored_key, value = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception:  # truncated, corrupt, or from an incompatible build
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
+        return value if stored_key == key else None
+
+    def store_value(self, key: str, value: Any) -> None:
+        self._write(os.path.join(self.root, "values", key[:2], key[2:] + ".pickle"), (key, value))
+
     def store(self, display: str, data: bytes, result: Any) -> None:
-        path = self._path(display, data)
+        self._write(self._path(display, data), result)
+
+    def _write(self, path: str, result: Any) -> None:
         directory = os.path.dirname(path)
         try:
             os.makedirs(directory, exist_ok=True)

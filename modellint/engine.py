@@ -317,7 +317,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
     for given in paths:
         if given != "-":
             roots.add(projects.root(os.path.join(os.path.abspath(given), "x")) if os.path.isdir(given) else projects.root(given))
-    recipes, problems = build_recipes(results, absolute, load, sorted(roots))
+    recipes, problems = build_recipes(results, absolute, load, sorted(roots), memo=_CACHE if stdin is None else None)
     for problem in problems:
         findings.append(finding_from(registry.get("ML903"), problem.span, problem.message, None, None))
     findings.extend(_run_recipe_rules(recipes, enabled, settings))

@@ -6,6 +6,7 @@ recipe stage."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class FileResult:
     is_config_module: bool = False
     hydra_package: Optional[str] = None  # ``# @package _global_`` header of a Hydra config
     classes: Dict[str, Any] = field(default_factory=dict)  # code facts shared across files
+    digest: str = ""  # of the file's bytes: recipes built from unchanged files reuse their facts
 
 
 def engine_finding(code: str, path: str, message: str, line: int = 1, column: int = 1, severity: str = "", help: str = "") -> Finding:
@@ -109,7 +111,9 @@ class Checker:
         text, problem = decode(data, kind)
         if problem is not None:
             return FileResult(display, kind, [_problem_finding(display, problem)])
-        return self.check_text(text, display, kind)
+        result = self.check_text(text, display, kind)
+        result.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return result
 
     def check_text(self, text: str, display: str, kind: str) -> FileResult:
         result = FileResult(display, kind)

@@ -126,7 +126,8 @@ def _is_config(result) -> bool:
 
 class RecipeBuilder:
     def __init__(self, results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]],
-                 allowed_roots: Sequence[str]):
+                 allowed_roots: Sequence[str], memo=None):
+        self.memo = memo  # a Cache: facts of merged trees whose files are unchanged are reused
         self.results = list(results)
         self.absolute = absolute  # display → absolute path
         self.by_abs = {absolute[r.path]: r for r in self.results if r.path in absolute}
@@ -244,6 +245,32 @@ class RecipeBuilder:
             files.append(result.path)
         return root, merger, files
 
+    def _signature(self, path: str) -> Optional[list]:
+        """What a merged tree of ``path`` is made of: each file of its chain by content.
+        None when a file's content is unknown (then nothing is reused)."""
+        parts = []
+        for file_path, package in self.chain(path):
+            result = self._result(file_path)
+            if result is None or not result.roots:
+                continue
+            if not result.digest:
+                return None
+            parts.append((result.path, result.digest, package, result.hydra_package, result.kind))
+        return parts
+
+    def memo_facts(self, signature, compute: Callable[[], List[Fact]]) -> List[Fact]:
+        """``compute()``, or its stored value when the same files were merged the same way before."""
+        if self.memo is None or signature is None:
+            return compute()
+        import hashlib
+
+        key = hashlib.sha256(repr(signature).encode("utf-8", "surrogateescape")).hexdigest()
+        facts = self.memo.load_value(key)
+        if facts is None:
+            facts = compute()
+            self.memo.store_value(key, facts)
+        return list(facts)
+
     def facts_of(self, root: Node, merger: Merger, dialect: str, leaf_display: str) -> List[Fact]:
         facts = []
         for fact in extract_all(root, dialect):
@@ -297,7 +324,10 @@ class RecipeBuilder:
         root, merger, files = self.merged(path)
         if root is None:
             return None
-        facts = self.facts_of(root, merger, "pyconfig" if result.kind == "python" else result.kind, result.path)
+        dialect = "pyconfig" if result.kind == "python" else result.kind
+        signature = self._signature(path)
+        facts = self.memo_facts(signature and ["config", dialect, result.path, signature],
+                                lambda: self.facts_of(root, merger, dialect, result.path))
         facts.extend(result.facts)  # literals in a config module's own code
         context = code_pool.get(self.projects.root(path), [])
         return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path, self._inside))
@@ -324,7 +354,13 @@ class RecipeBuilder:
             for flag, word in launch.flags:
                 if "." in flag:  # LightningCLI: --trainer.gradient_clip_val 0.2
                     root = merger.set_path(root, flag.lstrip("-"), scalar_from_text(word.text, word.span))
-            facts = self.facts_of(root, merger, result.kind, result.path)
+            signature = self._signature(config_path)
+            if signature is not None and script.digest:
+                signature = ["launch", result.kind, result.path, signature, script.path, script.digest, launch.line,
+                             repr(launch.overrides), repr(launch.flags)]
+            else:
+                signature = None
+            facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, result.kind, result.path))
             facts.extend(self._launch_devices(launch))
             facts.extend(self._flag_facts(launch, []))
             return Recipe(name, facts, code_pool.get(project, []), files + [script.path], root)
@@ -418,7 +454,7 @@ def _is_hydra_fragment(path: str, inside: Callable[[str], bool]) -> bool:
 
 
 def build_recipes(results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]] = lambda p: None,
-                  allowed_roots: Sequence[str] = ()) -> Tuple[List[Recipe], List[Problem]]:
-    builder = RecipeBuilder(results, absolute, load, list(allowed_roots) or [os.getcwd()])
+                  allowed_roots: Sequence[str] = (), memo=None) -> Tuple[List[Recipe], List[Problem]]:
+    builder = RecipeBuilder(results, absolute, load, list(allowed_roots) or [os.getcwd()], memo)
     recipes = builder.build()
     return recipes, builder.problems

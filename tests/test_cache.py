@@ -18,10 +18,12 @@ def run(root, *args):
         os.chdir(cwd)
 
 
-def entries(root):
+def entries(root, values=False):
+    """Per-file entries, or (``values``) the recipe facts stored beside them."""
     out = []
     for folder, _, names in os.walk(os.path.join(str(root), ".modellint_cache")):
-        out.extend(os.path.join(folder, n) for n in names if n.endswith(".pickle"))
+        if (os.sep + "values" in folder) == values:
+            out.extend(os.path.join(folder, n) for n in names if n.endswith(".pickle"))
     return out
 
 
@@ -63,3 +65,34 @@ def test_cache_directory_is_git_ignored(tmp_path):
     Cache.prepare(str(tmp_path / ".modellint_cache"))
     with open(tmp_path / ".modellint_cache" / ".gitignore") as handle:
         assert "*" in handle.read().split()
+
+
+def test_recipe_facts_are_reused_only_while_every_file_of_the_chain_is_unchanged(tmp_path):
+    write_files(tmp_path, [
+        ("configs/base.yaml", "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n  CLIP_GRADIENTS:\n    ENABLED: true\n    CLIP_TYPE: norm\n    CLIP_VALUE: 0.1\n"),
+        ("configs/leaf.yaml", "_BASE_: base.yaml\nSOLVER:\n  MAX_ITER: 1000\n"),
+    ])
+    cold = run(tmp_path)
+    assert '"ML104"' in cold.output and "max-norm 0.1 " in cold.output
+    stored = entries(tmp_path, values=True)
+    assert stored, "the leaf recipe's merged facts are stored"
+    assert run(tmp_path).output == cold.output
+    assert entries(tmp_path, values=True) == stored, "a warm run reuses them"
+    # the base changes, the leaf does not: the leaf's recipe must see the new base
+    write_files(tmp_path, [("configs/base.yaml", "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.02\n  CLIP_GRADIENTS:\n    ENABLED: true\n    CLIP_TYPE: norm\n    CLIP_VALUE: 0.05\n")])
+    edited = run(tmp_path).output
+    assert "max-norm 0.05" in edited and "max-norm 0.1 " not in edited
+    assert len(entries(tmp_path, values=True)) > len(stored)
+
+
+def test_corrupt_recipe_facts_are_recomputed(tmp_path):
+    write_files(tmp_path, [
+        ("configs/base.yaml", "SOLVER:\n  CLIP_GRADIENTS:\n    ENABLED: true\n    CLIP_TYPE: norm\n    CLIP_VALUE: 0.1\n"),
+        ("configs/leaf.yaml", "_BASE_: base.yaml\n"),
+    ])
+    first = run(tmp_path).output
+    for path in entries(tmp_path, values=True):
+        with open(path, "wb") as handle:
+            handle.write(b"\x80\x04 truncated")
+    assert run(tmp_path).output == first
+    assert run(tmp_path).output == first
