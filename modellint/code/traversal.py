@@ -14,7 +14,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from modellint.code.names import ImportTable
-from modellint.code.walk import _FIELDS, CONTEXT_TYPES, child_fields
+from modellint.code.walk import _FIELDS, child_fields
 from modellint.parsing.python_doc import PythonDocument
 from modellint.provenance import Fact, Span
 
@@ -95,7 +95,7 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
         return
     dead = set()
     ancestors = ctx.ancestors
-    AST, context_types = ast.AST, CONTEXT_TYPES
+    AST = ast.AST
     skip_leaves = not any(cls.__name__ in enter or cls.__name__ in leave for cls in _LEAVES)
 
     def call(handlers, node: ast.AST) -> None:
@@ -133,13 +133,14 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
         fields = cached.get(cls)
         if fields is None:
             fields = fields_of(cls)
+        # the singleton-holding fields (``ctx``/``op``/``ops``) are not in ``fields``
         for field in fields:
             value = getattr(node, field, None)
             if value.__class__ is list:
                 for item in value:
-                    if isinstance(item, AST) and not isinstance(item, context_types) and not (skip_leaves and isinstance(item, leaves)):
+                    if isinstance(item, AST) and not (skip_leaves and isinstance(item, leaves)):
                         children.append(item)
-            elif isinstance(value, AST) and not isinstance(value, context_types) and not (skip_leaves and isinstance(value, leaves)):
+            elif isinstance(value, AST) and not (skip_leaves and isinstance(value, leaves)):
                 children.append(value)
         if children:
             children.reverse()

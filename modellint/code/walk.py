@@ -35,13 +35,15 @@ def children(node: ast.AST) -> List[ast.AST]:
     fields = _FIELDS.get(node.__class__)
     if fields is None:
         fields = child_fields(node.__class__)
+    # ``ctx``/``op``/``ops`` are the only fields holding the singletons, and they are not
+    # in ``fields``; lists can still hold strings (``Global.names``) or None (``Dict.keys``)
     for name in fields:
         value = getattr(node, name, None)
         if value.__class__ is list:
             for item in value:
-                if isinstance(item, _AST) and not isinstance(item, CONTEXT_TYPES):
+                if isinstance(item, _AST):
                     append(item)
-        elif isinstance(value, _AST) and not isinstance(value, CONTEXT_TYPES):
+        elif isinstance(value, _AST):
             append(value)
     return out
 
