@@ -121,16 +121,61 @@ def timed(cmd: List[str], cwd: str, env: Optional[dict] = None):
     return float(wall), float(rss), int(code)
 
 
-def floor_ast(files: List[str]) -> float:
-    start = time.perf_counter()
+def _parse_all(files: List[str]) -> int:
     for path in files:
         with open(path, "rb") as handle:
             data = handle.read()
         try:
             ast.parse(data)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
+    return len(files)
+
+
+def floor_ast(files: List[str], processes: int = 1) -> float:
+    """Wall time of reading and ``ast.parse``-ing every file, in 1 or N processes."""
+    start = time.perf_counter()
+    if processes == 1:
+        _parse_all(files)
+    else:
+        import multiprocessing
+
+        chunks = [files[i::processes * 8] for i in range(processes * 8)]
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pool.map(_parse_all, chunks)
     return time.perf_counter() - start
+
+
+def flake8_command(corpus: str, jobs: int) -> Optional[List[str]]:
+    """flake8 with its default plugins only. When this environment registers extra flake8
+    plugins (TorchFix registers itself as one and makes flake8 many times slower), a
+    private venv with plain flake8 is made from the package registry."""
+    probe = subprocess.run([sys.executable, "-m", "flake8", "--version"], capture_output=True, text=True)
+    if probe.returncode == 0:
+        extra = [p for p in ("TorchFix", "flake8-") if p in probe.stdout]
+        if not extra:
+            return [sys.executable, "-m", "flake8", "-j", str(jobs), "--exit-zero", "."]
+    venv = os.path.join(tempfile.gettempdir(), "modellint-bench-flake8")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        made = subprocess.run([sys.executable, "-m", "venv", venv], capture_output=True)
+        if made.returncode != 0:
+            return None
+        subprocess.run([python, "-m", "pip", "install", "-q", "flake8"], capture_output=True)
+    check = subprocess.run([python, "-m", "flake8", "--version"], capture_output=True, text=True)
+    if check.returncode != 0:
+        return None
+    return [python, "-m", "flake8", "-j", str(jobs), "--exit-zero", "."]
+
+
+def latency(cmd: List[str], cwd: str, env: dict, runs: int = 5) -> float:
+    """Median wall time of a whole process (start-up included)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -140,23 +185,28 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--slow-subset", type=int, default=200, help="files given to TorchFix and Fixit")
     parser.add_argument("--packages", default=",".join(DEFAULT_PACKAGES))
+    parser.add_argument("--corpus", help="lint this existing directory instead of building a corpus")
     parser.add_argument("--keep", help="build the corpus in this directory and keep it")
+    parser.add_argument("--skip", default="", help="comma-separated peers not to run (flake8,ruff,torchfix,fixit)")
     args = parser.parse_args()
 
-    corpus = args.keep or tempfile.mkdtemp(prefix="modellint-bench-")
-    if args.keep and os.path.exists(corpus):
-        shutil.rmtree(corpus)
-    os.makedirs(corpus, exist_ok=True)
-    total = build_corpus(corpus, args.files, args.configs, args.packages.split(","))
+    if args.corpus:
+        corpus = os.path.abspath(args.corpus)
+        total = sum(len([n for n in names if n.endswith((".py", ".yaml", ".yml", ".json", ".toml", ".sh"))])
+                    for _, _, names in os.walk(corpus))
+    else:
+        corpus = args.keep or tempfile.mkdtemp(prefix="modellint-bench-")
+        if args.keep and os.path.exists(corpus):
+            shutil.rmtree(corpus)
+        os.makedirs(corpus, exist_ok=True)
+        total = build_corpus(corpus, args.files, args.configs, args.packages.split(","))
     py = python_files(corpus)
-    subset_root = os.path.join(corpus, "src", "000")
-    subset = python_files(subset_root)[: args.slow_subset]
+    subset = py[: args.slow_subset]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; corpus: {total} files "
           f"({len(py)} Python) in {corpus}")
 
     rows = []
-    header = f"{'tool':34} {'files':>6} {'wall s':>8} {'files/s':>9} {'peak MB':>8}"
-    print(header, flush=True)
+    print(f"{'tool':34} {'files':>6} {'wall s':>8} {'files/s':>9} {'peak MB':>8}", flush=True)
 
     def show(row):
         name, count, wall, rss = row
@@ -166,29 +216,46 @@ def main() -> None:
 
     floor = floor_ast(py)
     show(("ast.parse (1 process, floor)", len(py), floor, None))
-    cache = os.path.join(corpus, ".bench_cache")
+    floor_n = floor_ast(py, args.jobs) if args.jobs > 1 else floor
+    if args.jobs > 1:
+        show((f"ast.parse ({args.jobs} processes)", len(py), floor_n, None))
+    work = tempfile.mkdtemp(prefix="modellint-bench-out-")
+    cache = os.path.join(work, "cache")
     env = dict(os.environ, MODELLINT_CACHE_DIR=cache, NO_COLOR="1")
-    modellint = [sys.executable, "-m", "modellint", "check", "--no-config", "--exit-zero", "--format", "concise", "--jobs", str(args.jobs), "."]
-    cold = timed(modellint, corpus, env)
-    warm = timed(modellint, corpus, env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # users run with bytecode cached
+
+    def modellint(jobs: int, output: str, *extra: str) -> List[str]:
+        return [sys.executable, "-m", "modellint", "check", "--no-config", "--exit-zero", "--format", "json",
+                "--jobs", str(jobs), "--output-file", os.path.join(work, output), *extra, "."]
+
+    subprocess.run([sys.executable, "-m", "modellint", "--version"], env=env, capture_output=True)  # bytecode
+    cold = timed(modellint(args.jobs, "cold.json"), corpus, env)
     show((f"modellint cold (-j{args.jobs})", total, cold[0], cold[1]))
+    warm = timed(modellint(args.jobs, "warm.json"), corpus, env)
     show((f"modellint warm (-j{args.jobs})", total, warm[0], warm[1]))
+    one = timed(modellint(1, "one.json", "--no-cache"), corpus, env)
+    show(("modellint cold (-j1)", total, one[0], one[1]))
+    outputs = [open(os.path.join(work, name), "rb").read() for name in ("cold.json", "one.json", "warm.json")]
+    identical = outputs[0] == outputs[1] == outputs[2]
+
+    skip = set(filter(None, args.skip.split(",")))
+    slow_root = os.path.join(work, "slow_subset")
+    os.makedirs(slow_root)
+    for index, path in enumerate(subset):
+        shutil.copyfile(path, os.path.join(slow_root, f"{index:05d}_{os.path.basename(path)}"))
     peers = [
-        ("flake8", [sys.executable, "-m", "flake8", "-j", str(args.jobs), "--exit-zero", "."], corpus, len(py)),
-        ("ruff", ["ruff", "check", "--no-cache", "--exit-zero", "--isolated", "."], corpus, len(py)),
-        ("torchfix", ["torchfix", "."], subset_root, len(subset)),
-        ("fixit", ["fixit", "lint", "."], subset_root, len(subset)),
+        ("flake8", lambda: flake8_command(corpus, args.jobs), corpus, len(py)),
+        ("ruff", lambda: ["ruff", "check", "--no-cache", "--exit-zero", "--isolated", "."], corpus, len(py)),
+        ("torchfix", lambda: ["torchfix", "."], slow_root, len(subset)),
+        ("fixit", lambda: ["fixit", "lint", "."], slow_root, len(subset)),
     ]
-    results = {}
-    for name, cmd, cwd, count in peers:
-        if name in ("torchfix", "fixit") and len(subset) < len(python_files(subset_root)):
-            # give the slow peers only the subset: copy it aside
-            cwd = os.path.join(corpus, "slow_subset")
-            if not os.path.exists(cwd):
-                os.makedirs(cwd)
-                for path in subset:
-                    shutil.copyfile(path, os.path.join(cwd, os.path.basename(path)))
-        if shutil.which(cmd[0]) is None and cmd[0] != sys.executable:
+    slow_modellint = None
+    for name, make, cwd, count in peers:
+        if name in skip:
+            print(f"{name}: skipped (--skip)")
+            continue
+        cmd = make()
+        if cmd is None or (shutil.which(cmd[0]) is None and not os.path.exists(cmd[0])):
             print(f"{name}: not installed, skipped")
             continue
         try:
@@ -196,19 +263,47 @@ def main() -> None:
         except Exception as exc:  # a peer that breaks must not break the benchmark
             print(f"{name}: failed ({exc}), skipped")
             continue
-        show((name, count, wall, rss))
-        results[name] = (count, wall)
+        label = f"{name} (-j{args.jobs})" if name == "flake8" else name
+        if cwd == slow_root:
+            label += f" [first {count} Python files]"
+            if slow_modellint is None:
+                slow_modellint = timed([sys.executable, "-m", "modellint", "check", "--no-config", "--no-cache",
+                                        "--exit-zero", "--jobs", "1", "."], slow_root, env)
+                show((f"modellint cold (-j1) [first {count} Python files]", count, slow_modellint[0], slow_modellint[1]))
+        show((label, count, wall, rss))
 
     cold_rate = total / cold[0]
-    print(f"\n{'tool':34} {'files':>6} {'wall s':>8} {'files/s':>9} {'peak MB':>8} {'modellint cold is':>20}")
+    print(f"\n{'tool':44} {'files':>6} {'wall s':>8} {'files/s':>9} {'peak MB':>8} {'modellint is':>24}")
     for name, count, wall, rss in rows:
         rate = count / wall if wall else float("inf")
-        ratio = cold_rate / rate if not name.startswith("modellint cold") else 1.0
+        reference = cold_rate
+        if "[first" in name and slow_modellint is not None:  # the slow peers ran on a subset: compare on it
+            reference = len(subset) / slow_modellint[0]
+        ratio = reference / rate if not name.startswith(("modellint cold (-j%d)" % args.jobs, "modellint cold (-j1) [")) else 1.0
         speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-        print(f"{name:34} {count:6d} {wall:8.2f} {rate:9.0f} {(f'{rss:.0f}' if rss else '-'):>8} {speed:>20}")
-    print(f"\nwarm / cold: {cold[0] / warm[0]:.1f}x faster; cold vs the ast.parse floor: "
-          f"{(cold[0] / total) / (floor / len(py)):.1f}x the per-file cost")
-    if not args.keep:
+        print(f"{name:44} {count:6d} {wall:8.2f} {rate:9.0f} {(f'{rss:.0f}' if rss else '-'):>8} {speed:>24}")
+    print("(rows marked [first N Python files] compare with modellint -j1 on those files; the others with modellint cold -j%d)" % args.jobs)
+    per_file = cold[0] / total
+    print(f"\nwarm / cold: {cold[0] / warm[0]:.1f}x faster")
+    print(f"modellint cold -j{args.jobs} per file vs ast.parse in 1 process: {per_file / (floor / len(py)):.1f}x; "
+          f"vs ast.parse in {args.jobs} processes: {per_file / (floor_n / len(py)):.1f}x")
+    print(f"outputs of -j{args.jobs} cold, -j1 cold and warm byte-identical: {'yes' if identical else 'NO'}")
+    version = [sys.executable, "-m", "modellint", "--version"]
+    probe_dir = os.path.join(work, "one")
+    os.makedirs(probe_dir)
+    with open(os.path.join(probe_dir, "train.yaml"), "w") as handle:
+        handle.write("SOLVER:\n  BASE_LR: 0.02\n  IMS_PER_BATCH: 16\n")
+    with open(os.path.join(probe_dir, "train.py"), "w") as handle:
+        handle.write("import torch\n\nfor x, y in loader:\n    loss = criterion(model(x), y)\n    loss.backward()\n"
+                     "    optimizer.step()\n    optimizer.zero_grad()\n")
+    entry = shutil.which("modellint")
+    launcher = [entry] if entry and not entry.startswith(os.path.expanduser("~/.pyenv/shims")) else version[:3]
+    print("single-file latency (whole process, median of 5, bytecode cached): "
+          f"--version {latency(launcher + ['--version'], probe_dir, env):.2f} s; "
+          f"one YAML file {latency(launcher + ['check', '--no-cache', 'train.yaml'], probe_dir, env):.2f} s; "
+          f"one Python file {latency(launcher + ['check', '--no-cache', 'train.py'], probe_dir, env):.2f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep and not args.corpus:
         shutil.rmtree(corpus, ignore_errors=True)
 
 
