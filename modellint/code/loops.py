@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import re
-import weakref
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -159,14 +158,12 @@ def constructor_role(value: ast.AST) -> Optional[str]:
     return None
 
 
-_INDEX_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_LOOP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def file_index(ctx) -> FileIndex:
     """Built once per file (one walk of the module) and shared by every rule."""
     doc = ctx.doc
-    index = _INDEX_CACHE.get(doc)
+    index = doc.memo.get("file_index")
     if index is not None:
         return index
     index = FileIndex()
@@ -203,7 +200,7 @@ def file_index(ctx) -> FileIndex:
             for inner in walk(node):
                 if isinstance(inner, ast.Call) and call_name(inner):
                     index.no_grad_calls.add(call_name(inner))
-    _INDEX_CACHE[doc] = index
+    doc.memo["file_index"] = index
     return index
 
 
@@ -521,11 +518,7 @@ def _state() -> dict:
 
 
 def _cache(ctx) -> dict:
-    cache = _LOOP_CACHE.get(ctx.doc)
-    if cache is None:
-        cache = {}
-        _LOOP_CACHE[ctx.doc] = cache
-    return cache
+    return ctx.doc.memo.setdefault("loops", {})
 
 
 def analyse_loop(loop: ast.AST, ctx, follow_helpers: bool = True) -> BodyInfo:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import re
-import weakref
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -188,8 +187,6 @@ def _is_plain_base(qualname: str) -> bool:
 class FileModules:
     """Per-file cache of ``ClassInfo`` (shared by every rule of the traversal)."""
 
-    _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
     def __init__(self, ctx):
         self.ctx = ctx
         self.infos: Dict[int, ClassInfo] = {}
@@ -210,10 +207,10 @@ class FileModules:
 
     @classmethod
     def of(cls, ctx) -> "FileModules":
-        found = cls._cache.get(ctx.doc)
+        found = ctx.doc.memo.get("modules")
         if found is None:
             found = cls(ctx)
-            cls._cache[ctx.doc] = found
+            ctx.doc.memo["modules"] = found
         return found
 
     # -- classes ------------------------------------------------------------

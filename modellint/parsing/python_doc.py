@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_number
@@ -39,6 +39,10 @@ class PythonDocument:
         self._config: Optional[Mapping] = None
         self._folder: Optional["_ModuleFolder"] = None
         self._lines: Optional[List[str]] = None
+        # analyses shared by rules for this file (code/modules.py, code/loops.py); kept on the
+        # document so they go when it goes (a weak-keyed table whose values point back at the
+        # document would keep every file's tree alive)
+        self.memo: Dict[str, Any] = {}
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1)
