@@ -166,6 +166,7 @@ class Checker:
             # names can share and nest values without limit (``a2 = dict(x=a1)``): such a
             # module is valid Python, so it is only not read as a config (no finding)
             result.roots = [view] if tree_problem([view]) is None else []
+        doc.release()
 
 
 def _config_parser(kind: str):

@@ -63,10 +63,9 @@ class PySource:
 
     @classmethod
     def of(cls, ctx) -> "PySource":
-        found = getattr(ctx.doc, "_fix_source", None)
+        found = ctx.doc.memo.get("fix_source")
         if found is None:
-            found = cls(ctx.doc)
-            ctx.doc._fix_source = found
+            found = ctx.doc.memo["fix_source"] = cls(ctx.doc)
         return found
 
     def line(self, number: int) -> str:

@@ -278,7 +278,12 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                 return  # ``+ 1e-8``: not a loss term
             out.append((w, e, _label(e)))
 
-        visit(expr, weight)
+        try:
+            visit(expr, weight)
+        finally:
+            # a recursive closure is a reference cycle through ``ctx`` and its whole syntax
+            # tree: break it so the tree is freed when the file is done, not by the collector
+            visit = None  # noqa: F841
         return out or None
 
     def _weight(self, expr, ctx) -> Optional[float]:

@@ -63,6 +63,13 @@ class PythonDocument:
             return byte_offset
         return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
+    def release(self) -> None:
+        """Drop the shared analyses and the folder: they point back at this document, and
+        without the cycle the syntax tree is freed as soon as the file is done."""
+        self.memo.clear()
+        self._folder = None
+        self._config = None  # rebuilt on demand, should anything fold again
+
     def config_view(self) -> Mapping:
         if self._config is None:
             self._folder = _ModuleFolder(self)
