@@ -221,6 +221,22 @@ def test_the_scanner_leaves_what_yaml_reads_differently_to_the_composer():
         assert not scanned(text), text
 
 
+def test_scanned_spans_are_ordinary_spans():
+    """The scanner makes spans without Span.__init__: they must be indistinguishable."""
+    import pickle
+
+    from modellint.provenance import Span
+
+    docs, _ = parse_json('{"a": [1, "x"]}', "s.json")
+    spans = [docs[0].span] + [node.span for pair in docs[0].items for node in pair] + [node.span for node in docs[0].items[0][1].items]
+    for span in spans:
+        made = Span(span.path, span.line, span.column, span.end_line, span.end_column)
+        assert type(span) is Span and span == made and hash(span) == hash(made) and repr(span) == repr(made)
+        assert list(vars(span).items()) == list(vars(made).items())
+        assert pickle.loads(pickle.dumps(span)) == made
+    assert {spans[0]: 1}[Span("s.json", 1, 1, 1, 16)] == 1
+
+
 def test_positions_are_the_documented_ones():
     docs, problems = parse_json('{\n  "a": [10, "é😀"],\r\n  "b": {"c": 1e-4}, "a": 2\n}', "x.json")
     root = docs[0]

@@ -4,7 +4,7 @@
 YAML composer builds from the same text (JSON is a subset of the YAML flow
 syntax; scalars are typed with YAML 1.1 rules, so ``1e-4`` stays a string as in
 every other config), but it is built by ``_scan``, a scanner over the validated
-text that is 3-4x faster than composing (tests/test_json_speed.py checks the two
+text, about 3x faster than composing it (tests/test_json_speed.py checks the two
 agree node by node). What the scanner cannot be sure to read exactly as the
 composer does (line breaks YAML knows and JSON does not, characters YAML
 refuses, escaped surrogates, a key split from its colon or longer than a YAML
@@ -118,7 +118,7 @@ def _from_plain(value, span: Span, depth: int = 0) -> Node:
 # -- the scanner -------------------------------------------------------------------
 # The text has passed ``json.loads``: split on this pattern it is tokens (strings, a key with
 # its colon, brackets, plain scalars) separated by JSON whitespace and commas only.
-_TOKEN = re.compile(r'([\[\]{}]|[^ \t\n\r,:\[\]{}"]+|"[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*:)?)')
+_TOKEN = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*:)?|[\[\]{}]|[^ \t\n\r,:\[\]{}"]+)')
 _LINE_BREAK = re.compile(r"\r\n?|\n")  # the YAML reader's, less NEL, LS and PS (see _EXOTIC)
 # Characters the YAML reader refuses (not printable) or reads as a line break JSON does not know
 # (NEL, LS, PS), and escaped surrogates (YAML refuses them, json pairs them): the composer's.
@@ -148,7 +148,7 @@ def _plain(token: str) -> Tuple[Any, str]:
 
 
 # Spans and nodes are made without their __init__ (a frozen dataclass sets each field through
-# object.__setattr__; with the node classes' chained __init__ that is half the time). _FAST
+# object.__setattr__; with the node classes' chained __init__ that is ~40% of the time). _FAST
 # says the shortcut makes the very same objects; if Span or the nodes change shape it is off
 # and JSON goes to the composer (tests/test_json_speed.py fails so that it is noticed).
 _new = object.__new__
@@ -161,12 +161,12 @@ def _slots(kind: type) -> set:
 def _fast_is_exact() -> bool:
     reference = Span("p", 1, 2, 3, 4)
     span = _new(Span)
-    span.__dict__.update(path="p", line=1, column=2, end_line=3, end_column=4)
+    span.__dict__.update(path="p", line=1, column=2, end_line=3, end_column=4)  # as _scan does, in field order
     return (
         [field.name for field in fields(Span)] == ["path", "line", "column", "end_line", "end_column"]
         and not hasattr(Span, "__post_init__")
         and span == reference
-        and vars(span) == vars(reference)
+        and list(vars(span).items()) == list(vars(reference).items())
         and _slots(Scalar) == {"span", "value", "raw", "tag"}
         and _slots(Mapping) == _slots(Sequence) == {"span", "items"}
         and not any("__dict__" in vars(klass) for klass in (Node, Scalar, Mapping, Sequence))
@@ -188,7 +188,7 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
     breaks = [match.end() for match in _LINE_BREAK.finditer(text)]  # where lines 2, 3, … start
     next_line = breaks[0] if breaks else len(text) + 1
     line, before = 1, -1  # the current line; the index before its first character (column = index - before)
-    new, span_type, str_tag, plain_known = _new, Span, _STR, _PLAIN
+    new, span_type, str_tag, plain_known, max_key = _new, Span, _STR, _PLAIN, _MAX_KEY
     problems: List[ParseProblem] = []
     roots: List[Node] = []
     # the open container: its items, its keys so far (None: a sequence), its pending key
@@ -218,7 +218,7 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
                     return None  # YAML drops a key whose colon is on a later line
                 else:
                     string = token.rstrip(": \t")
-                if seen is None or key is not None or len(token) > _MAX_KEY:
+                if seen is None or key is not None or len(token) > max_key:
                     return None  # a YAML simple key ends at 1024 characters
                 value = scanstring(string, 1)[0] if "\\" in string else string[1:-1]
                 if value == "<<":
@@ -226,8 +226,9 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
                 span = new(span_type)
                 state = span.__dict__
                 state["path"] = path
-                state["line"] = state["end_line"] = key_line = line
+                state["line"] = key_line = line
                 state["column"] = column
+                state["end_line"] = line
                 state["end_column"] = column + len(string)
                 key = new(Scalar)
                 key.span = span
@@ -238,8 +239,9 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
             span = new(span_type)
             state = span.__dict__
             state["path"] = path
-            state["line"] = state["end_line"] = line
+            state["line"] = line
             state["column"] = column
+            state["end_line"] = line
             state["end_column"] = position - before
             node: Any = new(Scalar)
             node.span = span
@@ -275,8 +277,9 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
             span = new(span_type)
             state = span.__dict__
             state["path"] = path
-            state["line"] = state["end_line"] = line
+            state["line"] = line
             state["column"] = column
+            state["end_line"] = line
             state["end_column"] = position - before
             node = new(Scalar)
             node.span = span
@@ -290,11 +293,10 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
         if key is None:
             return None
         name = key.value
-        earlier = seen.get(name)
-        if earlier is not None:
+        if name in seen:
             problems.append(ParseProblem(
                 "ML902",
-                f"duplicate key {name!r} (first set at line {earlier}); PyYAML silently keeps the last value",
+                f"duplicate key {name!r} (first set at line {seen[name]}); PyYAML silently keeps the last value",
                 key_line,
                 key.span.column,
             ))
