@@ -142,7 +142,7 @@ def tokens(draw, depth=0):
     return ("[" if kind == "list" else "{") + inner + ("]" if kind == "list" else "}")
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spaces, tokens(), spaces)
 def test_token_level_documents_read_the_same(before, body, after):
     assert_same(before + body + after)
