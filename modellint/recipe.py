@@ -39,6 +39,20 @@ MAX_DEPTH = 32
 _LAYOUT = re.compile(r"_(\d+)xb(\d+)[_\-.]")
 
 
+class FactPool(list):
+    """A project's code facts, shared by every recipe of the project: looked up by name
+    once per run rather than scanned again for every recipe."""
+
+    def by_name(self, name: str) -> List[Fact]:
+        index = self.__dict__.get("_index")
+        if index is None or self.__dict__.get("_size") != len(self):
+            index = {}
+            for fact in self:
+                index.setdefault(fact.name, []).append(fact)
+            self.__dict__["_index"], self.__dict__["_size"] = index, len(self)
+        return list(index.get(name, ()))
+
+
 @dataclass
 class Recipe:
     name: str  # the leaf file, launch line or project this recipe is named after
@@ -52,6 +66,8 @@ class Recipe:
         return [fact for fact in self.facts if fact.name == name]
 
     def context_all(self, name: str) -> List[Fact]:
+        if isinstance(self.context, FactPool):
+            return self.context.by_name(name)
         return [fact for fact in self.context if fact.name == name]
 
     def get(self, name: str) -> Optional[Fact]:
@@ -285,7 +301,7 @@ class RecipeBuilder:
 
     # -- recipes -----------------------------------------------------------
     def build(self) -> List[Recipe]:
-        code_pool: Dict[str, List[Fact]] = {}
+        code_pool: Dict[str, FactPool] = {}
         configs, shells = [], []
         for result in self.results:
             if result.kind == "shell" and result.shell is not None:
@@ -294,7 +310,7 @@ class RecipeBuilder:
                 configs.append(result)
             # unit tests build optimizers and clips with arbitrary values: not a training run
             if result.facts and not is_test_file(result.path):
-                code_pool.setdefault(self.projects.root(self.absolute[result.path]), []).extend(result.facts)
+                code_pool.setdefault(self.projects.root(self.absolute[result.path]), FactPool()).extend(result.facts)
         inherited = set()
         for result in configs:
             for _, target in self.bases_of(self.absolute[result.path]):

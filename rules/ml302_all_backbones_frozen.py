@@ -355,20 +355,52 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
 
     # -- the decision (per recipe) ---------------------------------------------------------
     def check(self, recipe, report) -> None:
-        pool = recipe.all(names.FREEZE) + recipe.context_all(names.FREEZE) + recipe.all(CALLS) + recipe.context_all(CALLS)
-        seen, code, config = set(), [], []
-        for fact in pool:
-            key = (fact.span, fact.key, fact.detail)
-            if key in seen:
-                continue
-            seen.add(key)
-            (code if fact.dialect == "code" else config).append(fact)
-        code_findings = _code_findings(code)
+        own_freeze, own_calls = recipe.all(names.FREEZE), recipe.all(CALLS)
+        shared = self._shared(recipe.context)
+        own_keys = {_key(f) for f in own_freeze + own_calls}
+        if shared is not None and not any(f.dialect == "code" for f in own_freeze + own_calls) \
+                and not (own_keys & shared[0]):
+            # the usual case: the project's code facts are the same for every recipe of the
+            # project, so their deduplication and the code findings are computed once per run
+            _, shared_code, shared_config_freeze, shared_config_calls, code_findings = shared
+            code = shared_code
+            config = _dedupe(own_freeze) + shared_config_freeze + _dedupe(own_calls, {_key(f) for f in own_freeze}) + shared_config_calls
+        else:
+            pool = own_freeze + recipe.context_all(names.FREEZE) + own_calls + recipe.context_all(CALLS)
+            seen, code, config = set(), [], []
+            for fact in pool:
+                key = _key(fact)
+                if key in seen:
+                    continue
+                seen.add(key)
+                (code if fact.dialect == "code" else config).append(fact)
+            code_findings = _code_findings(code)
         self._config_part(recipe, config, code, code_findings, report)
         for anchor, related, covered, message in code_findings:
             report(anchor, message, related=related,
                    help="Leave at least one encoder trainable (or unfreeze it after a warm-up phase); if only the "
                         "head should learn on purpose (linear probing), suppress this finding.")
+
+    def _shared(self, context):
+        """For a project's fact pool: (its keys, its code facts, its non-code FREEZE and CALLS
+        facts, the code findings), deduplicated in the order ``check`` reads them."""
+        memo = self.__dict__.setdefault("_memo", {})
+        found = memo.get(id(context))
+        if found is not None and found[0] is context:
+            return found[1]
+        freeze = [f for f in context if f.name == names.FREEZE]
+        calls = [f for f in context if f.name == CALLS]
+        seen, code, config_freeze, config_calls = set(), [], [], []
+        for facts, config in ((freeze, config_freeze), (calls, config_calls)):
+            for fact in facts:
+                key = _key(fact)
+                if key in seen:
+                    continue
+                seen.add(key)
+                (code if fact.dialect == "code" else config).append(fact)
+        shared = (seen, code, config_freeze, config_calls, _code_findings(code))
+        memo[id(context)] = (context, shared)  # the pool is kept, so its id is not reused
+        return shared
 
     def _config_part(self, recipe, config: List[Fact], code: List[Fact], code_findings, report) -> bool:
         own = [f for f in config if f in recipe.all(names.FREEZE)]
@@ -404,6 +436,21 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
                help="Unfreeze at least one encoder (set its freeze flag to false / lower FREEZE_AT / frozen_stages), "
                     "or fine-tune it with a smaller LR; if this is deliberate linear probing, suppress the finding.")
         return True
+
+
+def _key(fact: Fact):
+    return (fact.span, fact.key, fact.detail)
+
+
+def _dedupe(facts: List[Fact], seen: Optional[set] = None) -> List[Fact]:
+    seen = set() if seen is None else set(seen)
+    out = []
+    for fact in facts:
+        key = _key(fact)
+        if key not in seen:
+            seen.add(key)
+            out.append(fact)
+    return out
 
 
 # -- code helpers ------------------------------------------------------------------------
