@@ -29,7 +29,8 @@ import tempfile
 import time
 from typing import List, Optional
 
-DEFAULT_PACKAGES = ("torch", "hypothesis", "libcst", "click", "yaml", "jsonschema", "pygments", "setuptools")
+DEFAULT_PACKAGES = ("torch", "sympy", "networkx", "numpy", "pip", "hypothesis", "libcst", "click", "yaml", "jsonschema",
+                    "pygments", "setuptools")
 
 
 def package_sources(packages, limit: int) -> List[str]:
