@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=3000, help="Python files to copy into the corpus")
     parser.add_argument("--configs", type=int, default=600, help="generated config/launch files")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--slow-subset", type=int, default=200, help="files given to TorchFix and Fixit")
+    parser.add_argument("--slow-subset", type=int, default=200, help="files (an even sample) given to TorchFix and Fixit")
     parser.add_argument("--packages", default=",".join(DEFAULT_PACKAGES))
     parser.add_argument("--corpus", help="lint this existing directory instead of building a corpus")
     parser.add_argument("--keep", help="build the corpus in this directory and keep it")
@@ -202,7 +202,9 @@ def main() -> None:
         os.makedirs(corpus, exist_ok=True)
         total = build_corpus(corpus, args.files, args.configs, args.packages.split(","))
     py = python_files(corpus)
-    subset = py[: args.slow_subset]
+    # an even sample across the corpus, not its first files (those are one package's top level)
+    step = max(1, len(py) // max(1, args.slow_subset))
+    subset = py[::step][: args.slow_subset]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; corpus: {total} files "
           f"({len(py)} Python) in {corpus}")
 
@@ -266,11 +268,11 @@ def main() -> None:
             continue
         label = f"{name} (-j{args.jobs})" if name == "flake8" else name
         if cwd == slow_root:
-            label += f" [first {count} Python files]"
+            label += f" [{count} sampled Python files]"
             if slow_modellint is None:
                 slow_modellint = timed([sys.executable, "-m", "modellint", "check", "--no-config", "--no-cache",
                                         "--exit-zero", "--jobs", "1", "."], slow_root, env)
-                show((f"modellint cold (-j1) [first {count} Python files]", count, slow_modellint[0], slow_modellint[1]))
+                show((f"modellint cold (-j1) [{count} sampled Python files]", count, slow_modellint[0], slow_modellint[1]))
         show((label, count, wall, rss))
 
     cold_rate = total / cold[0]
@@ -278,12 +280,12 @@ def main() -> None:
     for name, count, wall, rss in rows:
         rate = count / wall if wall else float("inf")
         reference = cold_rate
-        if "[first" in name and slow_modellint is not None:  # the slow peers ran on a subset: compare on it
+        if "sampled Python files]" in name and slow_modellint is not None:  # the slow peers ran on a subset: compare on it
             reference = len(subset) / slow_modellint[0]
         ratio = reference / rate if not name.startswith(("modellint cold (-j%d)" % args.jobs, "modellint cold (-j1) [")) else 1.0
         speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         print(f"{name:44} {count:6d} {wall:8.2f} {rate:9.0f} {(f'{rss:.0f}' if rss else '-'):>8} {speed:>24}")
-    print("(rows marked [first N Python files] compare with modellint -j1 on those files; the others with modellint cold -j%d)" % args.jobs)
+    print("(rows marked [N sampled Python files] compare with modellint -j1 on those files; the others with modellint cold -j%d)" % args.jobs)
     per_file = cold[0] / total
     print(f"\nwarm / cold: {cold[0] / warm[0]:.1f}x faster")
     print(f"modellint cold -j{args.jobs} per file vs ast.parse in 1 process: {per_file / (floor / len(py)):.1f}x; "
