@@ -87,8 +87,26 @@ def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dic
     _init_worker(enabled, options, cache_dir)
     if jobs <= 1 or len(sources) < PARALLEL_THRESHOLD:
         return [_check_one(source) for source in sources], errors
-    results = _check_in_pool(sources, enabled, options, jobs, cache_dir, errors)
-    return [results[index] for index in range(len(sources))], errors
+    known: Dict[int, FileResult] = {}
+    if _CACHE is not None:
+        # cache hits are read here: sending them through worker processes would only
+        # unpickle, pickle and unpickle them again
+        for index, source in enumerate(sources):
+            try:
+                hit = _WORKER.cached(source.path, source.display, source.kind, _CACHE)
+            except Exception:  # the normal path will report whatever is wrong with the file
+                hit = None
+            if hit is not None:
+                known[index] = hit
+    missing = [index for index in range(len(sources)) if index not in known]
+    if len(missing) < PARALLEL_THRESHOLD:
+        for index in missing:
+            known[index] = _check_one(sources[index])
+    else:
+        checked = _check_in_pool([sources[index] for index in missing], enabled, options, jobs, cache_dir, errors)
+        for position, index in enumerate(missing):
+            known[index] = checked[position]
+    return [known[index] for index in range(len(sources))], errors
 
 
 # A worker process can die without an exception (a segfault in a C extension, the
@@ -256,6 +274,23 @@ def _run_recipe_rules(recipes: List[Recipe], enabled: Sequence[str], settings: S
     return findings
 
 
+def _recipe_stage_key(results: List[FileResult], absolute: Dict[str, str], projects: ProjectIndex, roots) -> Optional[str]:
+    """Everything the recipe stage reads: every file by content, the project each belongs
+    to, the directories a base may come from. A warm run over an unchanged tree reuses
+    the stage's findings; any change (a file's bytes, a new project marker) recomputes it."""
+    import hashlib
+
+    parts = []
+    for result in results:
+        if not result.digest and not result.findings:
+            return None  # content unknown
+        path = absolute.get(result.path, result.path)
+        parts.append((result.path, result.digest, result.kind, projects.root(path)))
+    parts.sort()
+    text = repr(("recipe-stage", os.getcwd(), sorted(roots), parts))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def _dedupe(findings: List[Finding]) -> List[Finding]:
     """One problem, one finding: the same code at the same place is merged."""
     best: Dict[Tuple, Finding] = {}
@@ -330,10 +365,18 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
     for given in paths:
         if given != "-":
             roots.add(projects.root(os.path.join(os.path.abspath(given), "x")) if os.path.isdir(given) else projects.root(given))
-    recipes, problems = build_recipes(results, absolute, load, sorted(roots), memo=_CACHE if stdin is None else None)
-    for problem in problems:
-        findings.append(finding_from(registry.get("ML903"), problem.span, problem.message, None, None))
-    findings.extend(_run_recipe_rules(recipes, enabled, settings))
+    stage_key = _recipe_stage_key(results, absolute, projects, roots) if _CACHE is not None and stdin is None else None
+    stage = _CACHE.load_value(stage_key) if stage_key is not None else None
+    if stage is None:
+        recipes, problems = build_recipes(results, absolute, load, sorted(roots), memo=_CACHE if stdin is None else None)
+        stage = [finding_from(registry.get("ML903"), problem.span, problem.message, None, None) for problem in problems]
+        stage.extend(_run_recipe_rules(recipes, enabled, settings))
+        # files read from outside the run are not in the key, nor are missing files a problem
+        # names, unless the run covers the whole current directory (then creating one adds it)
+        whole = any(os.path.isdir(p) and os.path.abspath(p) == os.getcwd() for p in paths)
+        if stage_key is not None and not loaded and (whole or not problems):
+            _CACHE.store_value(stage_key, stage)
+    findings.extend(stage)
     for path, result in loaded.items():
         by_path.setdefault(path, result)
 

@@ -107,6 +107,13 @@ class Checker:
             cache.store(display, data, result)
         return result
 
+    def cached(self, path: str, display: str, kind: str, cache) -> Optional[FileResult]:
+        """The cached result of a readable file, or None (then ``check_path`` does the work)."""
+        if OVERLAY:
+            return None
+        data, problem = read_bytes(path, kind)
+        return cache.load(display, data) if problem is None else None
+
     def check_bytes(self, data: bytes, display: str, kind: str) -> FileResult:
         text, problem = decode(data, kind)
         if problem is not None:
