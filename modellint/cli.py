@@ -89,7 +89,7 @@ def check(paths, fmt, select, extend_select, ignore, config_file, no_config, exc
         if paths == ["-"]:
             if not stdin_filename:
                 raise UsageError("reading from stdin ('-') needs --stdin-filename NAME so modellint knows the file type")
-            stdin = engine.StdinInput(click.get_binary_stream("stdin").read(), stdin_filename)
+            stdin = engine.StdinInput(sys.stdin.buffer.read(), stdin_filename)
         elif "-" in paths:
             raise UsageError("'-' (stdin) cannot be combined with other paths")
         if apply_fixes or show_diff:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import re
 import subprocess
 import sys
@@ -255,9 +256,14 @@ def test_example_workflow_runs_real_commands():
         args = shlex.split(command)[1:]
         # same options, on an empty directory: only a usage error (exit 2) would mean a broken example
         runner = CliRunner()
-        with runner.isolated_filesystem():
-            result = runner.invoke(main, args)
-            assert result.exit_code == 0, (command, result.output)
-            if "--output-file" in args:
-                assert os.path.isfile(args[args.index("--output-file") + 1]) and \
-                    args[args.index("--output-file") + 1] == sarif_step["with"]["sarif_file"]
+        cwd = os.getcwd()
+        with tempfile.TemporaryDirectory() as empty:
+            os.chdir(empty)
+            try:
+                result = runner.invoke(main, args)
+                assert result.exit_code == 0, (command, result.output)
+                if "--output-file" in args:
+                    assert os.path.isfile(args[args.index("--output-file") + 1]) and \
+                        args[args.index("--output-file") + 1] == sarif_step["with"]["sarif_file"]
+            finally:
+                os.chdir(cwd)
