@@ -19,6 +19,12 @@ class Span:
     def describe(self) -> str:
         return f"{self.path}:{self.line}:{self.column}"
 
+    # results travel between processes and into the cache by the million: a tuple of
+    # arguments makes them a fifth smaller than the default state dict (measured: as
+    # fast; the same for Fact was slower, its frozen __init__ costs more than it saves)
+    def __reduce__(self):
+        return (Span, (self.path, self.line, self.column, self.end_line, self.end_column))
+
 
 @dataclass(frozen=True)
 class Fact:

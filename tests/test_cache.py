@@ -96,3 +96,27 @@ def test_corrupt_recipe_facts_are_recomputed(tmp_path):
             handle.write(b"\x80\x04 truncated")
     assert run(tmp_path).output == first
     assert run(tmp_path).output == first
+
+
+def test_results_round_trip_through_pickle_unchanged():
+    """Tree nodes and spans pickle as argument tuples (compact); nothing may be lost."""
+    import pickle
+
+    from modellint.filecheck import Checker
+    from modellint.parsing.tree import walk
+
+    checker = Checker(["ML101", "ML104"], {})
+    text = "SOLVER:\n  BASE_LR: 0.02  # lr\n  STEPS: [1, 2]\n  NAME: !custom x\n  NONE: ~\nMODEL: {A: 1e-3, B: [true, 'x']}\n"
+    result = checker.check_text(text, "configs/a.yaml", "yaml")
+    copy = pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def flat(root):
+        return [(tuple(path), key.span, key.value, type(value).__name__, value.span,
+                 getattr(value, "value", None), getattr(value, "raw", None), getattr(value, "tag", None),
+                 getattr(value, "text", None),
+                 [(type(i).__name__, i.span, getattr(i, "value", None)) for i in getattr(value, "items", [])
+                  if not isinstance(i, tuple)])
+                for path, key, value, _ in walk(root)]
+
+    assert flat(copy.roots[0]) == flat(result.roots[0]) and flat(result.roots[0])
+    assert copy.roots[0].span == result.roots[0].span and copy.digest == result.digest

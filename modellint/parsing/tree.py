@@ -28,6 +28,9 @@ class Scalar(Node):
 
     __slots__ = ("value", "raw", "tag")
 
+    def __reduce__(self):  # a tuple of arguments: compact and fast to pickle (see Span.__reduce__)
+        return (self.__class__, (self.span, self.value, self.raw, self.tag))
+
     def __init__(self, span: Span, value: Any, raw: str = "", tag: str = ""):
         super().__init__(span)
         self.value = value
@@ -43,6 +46,9 @@ class Scalar(Node):
 
 class Mapping(Node):
     __slots__ = ("items",)
+
+    def __reduce__(self):
+        return (self.__class__, (self.span, self.items))
 
     def __init__(self, span: Span, items: List[Tuple[Scalar, Node]]):
         super().__init__(span)
@@ -73,6 +79,9 @@ class Mapping(Node):
 class Sequence(Node):
     __slots__ = ("items",)
 
+    def __reduce__(self):
+        return (self.__class__, (self.span, self.items))
+
     def __init__(self, span: Span, items: List[Node]):
         super().__init__(span)
         self.items = items
@@ -82,6 +91,9 @@ class Unknown(Node):
     """A value the reader cannot know statically (a call, an interpolation)."""
 
     __slots__ = ("text",)
+
+    def __reduce__(self):
+        return (self.__class__, (self.span, self.text))
 
     def __init__(self, span: Span, text: str = ""):
         super().__init__(span)
