@@ -88,9 +88,10 @@ def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dic
     if jobs <= 1 or len(sources) < PARALLEL_THRESHOLD:
         return [_check_one(source) for source in sources], errors
     known: Dict[int, FileResult] = {}
-    if _CACHE is not None:
+    if _CACHE is not None and os.path.isdir(_CACHE.root):
         # cache hits are read here: sending them through worker processes would only
-        # unpickle, pickle and unpickle them again
+        # unpickle, pickle and unpickle them again (a cache not yet made for this
+        # version and these settings has none: the first run skips the look)
         for index, source in enumerate(sources):
             try:
                 hit = _WORKER.cached(source.path, source.display, source.kind, _CACHE)
