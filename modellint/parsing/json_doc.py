@@ -154,14 +154,25 @@ def _plain(token: str) -> Tuple[Any, str]:
 _new = object.__new__
 
 
+def _span(path: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+    """A Span made as _fast_is_exact checks: fields set in declaration order, no __init__."""
+    span = _new(Span)
+    state = span.__dict__
+    state["path"] = path
+    state["line"] = line
+    state["column"] = column
+    state["end_line"] = end_line
+    state["end_column"] = end_column
+    return span
+
+
 def _slots(kind: type) -> set:
     return {name for klass in kind.__mro__ for name in getattr(klass, "__slots__", ())}
 
 
 def _fast_is_exact() -> bool:
     reference = Span("p", 1, 2, 3, 4)
-    span = _new(Span)
-    span.__dict__.update(path="p", line=1, column=2, end_line=3, end_column=4)  # as _scan does, in field order
+    span = _span("p", 1, 2, 3, 4)
     return (
         [field.name for field in fields(Span)] == ["path", "line", "column", "end_line", "end_column"]
         and not hasattr(Span, "__post_init__")
@@ -188,7 +199,7 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
     breaks = [match.end() for match in _LINE_BREAK.finditer(text)]  # where lines 2, 3, … start
     next_line = breaks[0] if breaks else len(text) + 1
     line, before = 1, -1  # the current line; the index before its first character (column = index - before)
-    new, span_type, str_tag, plain_known, max_key = _new, Span, _STR, _PLAIN, _MAX_KEY
+    new, make_span, str_tag, plain_known, max_key = _new, _span, _STR, _PLAIN, _MAX_KEY
     problems: List[ParseProblem] = []
     roots: List[Node] = []
     # the open container: its items, its keys so far (None: a sequence), its pending key
@@ -223,28 +234,15 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
                 value = scanstring(string, 1)[0] if "\\" in string else string[1:-1]
                 if value == "<<":
                     return None  # a YAML merge key
-                span = new(span_type)
-                state = span.__dict__
-                state["path"] = path
-                state["line"] = key_line = line
-                state["column"] = column
-                state["end_line"] = line
-                state["end_column"] = column + len(string)
+                key_line = line
                 key = new(Scalar)
-                key.span = span
+                key.span = make_span(path, line, column, line, column + len(string))
                 key.value = key.raw = value
                 key.tag = str_tag
                 continue
             value = scanstring(token, 1)[0] if "\\" in token else token[1:-1]
-            span = new(span_type)
-            state = span.__dict__
-            state["path"] = path
-            state["line"] = line
-            state["column"] = column
-            state["end_line"] = line
-            state["end_column"] = position - before
             node: Any = new(Scalar)
-            node.span = span
+            node.span = make_span(path, line, column, line, position - before)
             node.value = node.raw = value
             node.tag = str_tag
         elif head == "[" or head == "{":
@@ -262,27 +260,14 @@ def _scan(text: str, path: str) -> Optional[Tuple[List[Node], List[ParseProblem]
                 return None
             end_line = line
             items, seen, key, key_line, node, line, column = stack.pop()
-            span = new(span_type)
-            state = span.__dict__
-            state["path"] = path
-            state["line"] = line
-            state["column"] = column
-            state["end_line"] = line = end_line
-            state["end_column"] = position - before
-            node.span = span
+            node.span = make_span(path, line, column, end_line, position - before)
+            line = end_line
         else:  # a number, true, false, null, NaN, Infinity
             known = plain_known.get(token)
             if known is None:
                 known = _plain(token)
-            span = new(span_type)
-            state = span.__dict__
-            state["path"] = path
-            state["line"] = line
-            state["column"] = column
-            state["end_line"] = line
-            state["end_column"] = position - before
             node = new(Scalar)
-            node.span = span
+            node.span = make_span(path, line, column, line, position - before)
             node.value, node.tag = known
             node.raw = token
         # a finished value joins the open container after its own contents: the composer's
