@@ -31,6 +31,42 @@ NOT_A_QUERY_DECODER = re.compile(r"embed|norm|proj|pred|pos|head", re.I)
 BUILDER_PREFIX = ("build", "make", "get", "create", "init")
 
 
+# shared by a flag example (the documentation) and the fix example that starts from it
+_SEED_MODEL = """
+    import torch
+    import torch.nn as nn
+
+    class DiarizationModel(nn.Module):
+        def __init__(self, d_model=256, max_speakers=4):
+            super().__init__()
+            self.d_model = d_model
+            self.max_speakers = max_speakers
+            self.encoder = FrameEncoder(d_model)
+            self.det_decoder = DetectionDecoder(d_model)
+
+        def forward(self, feats):
+            B, N, device = feats.size(0), self.max_speakers, feats.device
+            memory = self.encoder(feats)
+            x_det_dec = torch.zeros((B, N, self.d_model), device=device)
+            return self.det_decoder(x_det_dec, memory)
+    """
+
+_BUFFER_QUERIES = """
+    import torch
+    import torch.nn as nn
+
+    class EventDecoderHead(nn.Module):
+        def __init__(self, n_events, dim):
+            super().__init__()
+            self.register_buffer("event_queries", torch.zeros(n_events, dim))
+            self.event_decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(dim, 4), 2)
+
+        def forward(self, memory):
+            q = self.event_queries.unsqueeze(1).repeat(1, memory.size(1), 1)
+            return self.event_decoder(q, memory)
+    """
+
+
 class ZeroInitializedDecoderQuery(CodeRule):
     code = "ML301"
     name = "zero-initialized-decoder-query"
@@ -49,24 +85,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
            "`self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)` as the target, or keep the zeros target and "
            "pass the embedding as `query_pos=` as DETR does.")
     examples = (
-        flag("model.py", """
-            import torch
-            import torch.nn as nn
-
-            class DiarizationModel(nn.Module):
-                def __init__(self, d_model=256, max_speakers=4):
-                    super().__init__()
-                    self.d_model = d_model
-                    self.max_speakers = max_speakers
-                    self.encoder = FrameEncoder(d_model)
-                    self.det_decoder = DetectionDecoder(d_model)
-
-                def forward(self, feats):
-                    B, N, device = feats.size(0), self.max_speakers, feats.device
-                    memory = self.encoder(feats)
-                    x_det_dec = torch.zeros((B, N, self.d_model), device=device)
-                    return self.det_decoder(x_det_dec, memory)
-            """, line=15, title="seed 000: all-zero speaker queries into the detection decoder"),
+        flag("model.py", _SEED_MODEL, line=15, title="seed 000: all-zero speaker queries into the detection decoder"),
         flag("slots.py", """
             from torch import nn
 
@@ -124,20 +143,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
                         q = self.decoder_layers[i](q, memory)
                     return q
             """, line=6, title="zeros into decoder layers indexed by the loop"),
-        flag("buffer_queries.py", """
-            import torch
-            import torch.nn as nn
-
-            class EventDecoderHead(nn.Module):
-                def __init__(self, n_events, dim):
-                    super().__init__()
-                    self.register_buffer("event_queries", torch.zeros(n_events, dim))
-                    self.event_decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(dim, 4), 2)
-
-                def forward(self, memory):
-                    q = self.event_queries.unsqueeze(1).repeat(1, memory.size(1), 1)
-                    return self.event_decoder(q, memory)
-            """, line=7, title="a zero buffer is not learned either"),
+        flag("buffer_queries.py", _BUFFER_QUERIES, line=7, title="a zero buffer is not learned either"),
         flag("no_pos.py", """
             import torch
             import torch.nn as nn
@@ -267,24 +273,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
                     slots[:, : init_slots.size(1)] = init_slots
                     return self.decoder(slots, memory)
             """, title="zeros written into before the call"),
-        fixes("model.py", """
-            import torch
-            import torch.nn as nn
-
-            class DiarizationModel(nn.Module):
-                def __init__(self, d_model=256, max_speakers=4):
-                    super().__init__()
-                    self.d_model = d_model
-                    self.max_speakers = max_speakers
-                    self.encoder = FrameEncoder(d_model)
-                    self.det_decoder = DetectionDecoder(d_model)
-
-                def forward(self, feats):
-                    B, N, device = feats.size(0), self.max_speakers, feats.device
-                    memory = self.encoder(feats)
-                    x_det_dec = torch.zeros((B, N, self.d_model), device=device)
-                    return self.det_decoder(x_det_dec, memory)
-            """, """
+        fixes("model.py", _SEED_MODEL, """
             import torch
             import torch.nn as nn
 
@@ -399,20 +388,7 @@ class ZeroInitializedDecoderQuery(CodeRule):
                     return self.box_decoder(tgt=tgt, memory=memory)
             """, unsafe=True, title="fix (unsafe): a (1, N, d) template keeps its explicit dtype; "
                                     "spelled `torch.nn` when `nn` is not imported"),
-        fixes("buffer_queries.py", """
-            import torch
-            import torch.nn as nn
-
-            class EventDecoderHead(nn.Module):
-                def __init__(self, n_events, dim):
-                    super().__init__()
-                    self.register_buffer("event_queries", torch.zeros(n_events, dim))
-                    self.event_decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(dim, 4), 2)
-
-                def forward(self, memory):
-                    q = self.event_queries.unsqueeze(1).repeat(1, memory.size(1), 1)
-                    return self.event_decoder(q, memory)
-            """, """
+        fixes("buffer_queries.py", _BUFFER_QUERIES, """
             import torch
             import torch.nn as nn
 
