@@ -73,44 +73,25 @@ class Cache:
         return os.path.join(self.root, digest[:2], digest[2:] + ".pickle")
 
     def load(self, display: str, data: bytes) -> Optional[Any]:
-        path = self._path(display, data)
-        try:
-            with open(path, "rb") as handle:
-                result = pickle.load(handle)
-        except FileNotFoundError:
-            self.misses += 1
-            return None
-        except Exception:  # truncated, corrupt, or from an incompatible build
-            self.misses += 1
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-            return None
-        if getattr(result, "path", None) != display:
+        result = _read(self._path(display, data))
+        if getattr(result, "path", None) != display:  # also None: absent or unreadable
             self.misses += 1
             return None
         self.hits += 1
         return result
 
+    def _value_path(self, key: str) -> str:
+        return os.path.join(self.root, "values", key[:2], key[2:] + ".pickle")
+
     def load_value(self, key: str) -> Optional[Any]:
         """A value stored under ``key`` (a digest of everything it was computed from), or None."""
-        path = os.path.join(self.root, "values", key[:2], key[2:] + ".pickle")
-        try:
-            with open(path, "rb") as handle:
-                stored_key, value = pickle.load(handle)
-        except FileNotFoundError:
+        stored = _read(self._value_path(key))
+        if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
             return None
-        except Exception:  # truncated, corrupt, or from an incompatible build
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-            return None
-        return value if stored_key == key else None
+        return stored[1]
 
     def store_value(self, key: str, value: Any) -> None:
-        self._write(os.path.join(self.root, "values", key[:2], key[2:] + ".pickle"), (key, value))
+        self._write(self._value_path(key), (key, value))
 
     def store(self, display: str, data: bytes, result: Any) -> None:
         self._write(self._path(display, data), result)
@@ -128,3 +109,19 @@ class Cache:
                 os.remove(temp)  # type: ignore[possibly-undefined]
             except (OSError, NameError, UnboundLocalError):
                 pass
+
+
+def _read(path: str) -> Optional[Any]:
+    """The unpickled entry at ``path``; None when absent. A truncated, corrupt or
+    incompatible entry is deleted (it will be rebuilt) and reads as absent."""
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        return None
