@@ -60,11 +60,19 @@ def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Op
     _tune_gc()
 
 
+_GC_TUNED = False
+
+
 def _tune_gc() -> None:
     """Syntax trees are freed by reference counting as each file is done (the per-file
     analyses break their cycles), so the collector's frequent young-generation passes
     would mostly re-walk live tree nodes: run it rarely, and never over the modules
-    loaded at start-up."""
+    loaded at start-up. Once per process: a long-lived one (the language server) must
+    not freeze what later runs leave behind."""
+    global _GC_TUNED
+    if _GC_TUNED:
+        return
+    _GC_TUNED = True
     import gc
 
     gc.collect()
