@@ -68,12 +68,13 @@ class Cache:
             except OSError:
                 pass
 
-    def _path(self, display: str, data: bytes) -> str:
-        digest = hashlib.sha256(display.encode("utf-8", "surrogateescape") + b"\0" + data).hexdigest()
-        return os.path.join(self.root, digest[:2], digest[2:] + ".pickle")
+    def _path(self, display: str, digest: str) -> str:
+        """``digest``: of the file's bytes (filecheck.content_digest), hashed once per file."""
+        key = hashlib.sha256(display.encode("utf-8", "surrogateescape") + b"\0" + digest.encode()).hexdigest()
+        return os.path.join(self.root, key[:2], key[2:] + ".pickle")
 
-    def load(self, display: str, data: bytes) -> Optional[Any]:
-        result = _read(self._path(display, data))
+    def load(self, display: str, digest: str) -> Optional[Any]:
+        result = _read(self._path(display, digest))
         if getattr(result, "path", None) != display:  # also None: absent or unreadable
             self.misses += 1
             return None
@@ -93,8 +94,8 @@ class Cache:
     def store_value(self, key: str, value: Any) -> None:
         self._write(self._value_path(key), (key, value))
 
-    def store(self, display: str, data: bytes, result: Any) -> None:
-        self._write(self._path(display, data), result)
+    def store(self, display: str, digest: str, result: Any) -> None:
+        self._write(self._path(display, digest), result)
 
     def _write(self, path: str, result: Any) -> None:
         directory = os.path.dirname(path)

@@ -50,6 +50,10 @@ class FileResult:
     digest: str = ""  # of the file's bytes: recipes built from unchanged files reuse their facts
 
 
+def content_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def engine_finding(code: str, path: str, message: str, line: int = 1, column: int = 1, severity: str = "", help: str = "") -> Finding:
     rule = registry.get(code)
     return Finding(code, rule.name, severity or rule.severity, message, help or rule.fix, path, line, column, line, column)
@@ -98,13 +102,14 @@ class Checker:
         data, problem = read_bytes(path, kind)
         if problem is not None:
             return FileResult(display, kind, [_problem_finding(display, problem)])
+        digest = content_digest(data)  # one hash of the bytes: the cache key and the recipe memo
         if cache is not None:
-            cached = cache.load(display, data)
+            cached = cache.load(display, digest)
             if cached is not None:
                 return cached
-        result = self.check_bytes(data, display, kind)
+        result = self.check_bytes(data, display, kind, digest)
         if cache is not None:
-            cache.store(display, data, result)
+            cache.store(display, digest, result)
         return result
 
     def cached(self, path: str, display: str, kind: str, cache) -> Optional[FileResult]:
@@ -112,14 +117,14 @@ class Checker:
         if OVERLAY:
             return None
         data, problem = read_bytes(path, kind)
-        return cache.load(display, data) if problem is None else None
+        return cache.load(display, content_digest(data)) if problem is None else None
 
-    def check_bytes(self, data: bytes, display: str, kind: str) -> FileResult:
+    def check_bytes(self, data: bytes, display: str, kind: str, digest: Optional[str] = None) -> FileResult:
         text, problem = decode(data, kind)
         if problem is not None:
             return FileResult(display, kind, [_problem_finding(display, problem)])
         result = self.check_text(text, display, kind)
-        result.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        result.digest = digest or content_digest(data)
         return result
 
     def check_text(self, text: str, display: str, kind: str) -> FileResult:
