@@ -246,33 +246,27 @@ class RecipeBuilder:
         return unique
 
     # -- merging -----------------------------------------------------------
-    def merged(self, path: str) -> Tuple[Optional[Node], Merger, List[str]]:
+    def merged(self, path: str) -> Tuple[Optional[Node], Merger, List[str], Optional[list]]:
+        """The merged tree of ``path`` and its chain, the files it came from, and its
+        signature: each of those files by content (None when a content is unknown), which
+        keys the facts memo."""
         merger = Merger()
         root: Optional[Node] = None
         files: List[str] = []
+        signature: Optional[list] = []
         for file_path, package in self.chain(path):
             result = self._result(file_path)
             if result is None or not result.roots:
                 continue
+            if signature is not None:
+                signature = signature + [(result.path, result.digest, package, result.hydra_package, result.kind)] \
+                    if result.digest else None
             package = "" if result.hydra_package == "_global_" else package
             tree = resolve_base_templates(result.roots[0], root) if result.kind == "python" else result.roots[0]
             tree = nest(package, tree)
             root = tree if root is None else merger.merge(root, tree)
             files.append(result.path)
-        return root, merger, files
-
-    def _signature(self, path: str) -> Optional[list]:
-        """What a merged tree of ``path`` is made of: each file of its chain by content.
-        None when a file's content is unknown (then nothing is reused)."""
-        parts = []
-        for file_path, package in self.chain(path):
-            result = self._result(file_path)
-            if result is None or not result.roots:
-                continue
-            if not result.digest:
-                return None
-            parts.append((result.path, result.digest, package, result.hydra_package, result.kind))
-        return parts
+        return root, merger, files, signature
 
     def memo_facts(self, signature, compute: Callable[[], List[Fact]]) -> List[Fact]:
         """``compute()``, or its stored value when the same files were merged the same way before."""
@@ -337,13 +331,13 @@ class RecipeBuilder:
         return recipes
 
     def _config_recipe(self, path: str, result, code_pool) -> Optional[Recipe]:
-        root, merger, files = self.merged(path)
+        root, merger, files, signature = self.merged(path)
         if root is None:
             return None
         dialect = "pyconfig" if result.kind == "python" else result.kind
-        signature = self._signature(path)
-        facts = self.memo_facts(signature and ["config", dialect, result.path, signature],
-                                lambda: self.facts_of(root, merger, dialect, result.path))
+        if signature is not None:
+            signature = ["config", dialect, result.path, signature]
+        facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, dialect, result.path))
         facts.extend(result.facts)  # literals in a config module's own code
         context = code_pool.get(self.projects.root(path), [])
         return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path, self._inside))
@@ -362,7 +356,7 @@ class RecipeBuilder:
             result = self._result(config_path)
             if result is None or not result.roots:
                 return None
-            root, merger, files = self.merged(config_path)
+            root, merger, files, signature = self.merged(config_path)
             if root is None:
                 return None
             for key, word in launch.overrides:
@@ -370,12 +364,9 @@ class RecipeBuilder:
             for flag, word in launch.flags:
                 if "." in flag:  # LightningCLI: --trainer.gradient_clip_val 0.2
                     root = merger.set_path(root, flag.lstrip("-"), scalar_from_text(word.text, word.span))
-            signature = self._signature(config_path)
-            if signature is not None and script.digest:
+            if signature is not None:
                 signature = ["launch", result.kind, result.path, signature, script.path, script.digest, launch.line,
-                             repr(launch.overrides), repr(launch.flags)]
-            else:
-                signature = None
+                             repr(launch.overrides), repr(launch.flags)] if script.digest else None
             facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, result.kind, result.path))
             facts.extend(self._launch_devices(launch))
             facts.extend(self._flag_facts(launch, []))
