@@ -1,6 +1,6 @@
 import ast
 import re
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from modellint.code.loops import (
     analyse_function,
@@ -355,25 +355,24 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
 
     # -- the decision (per recipe) ---------------------------------------------------------
     def check(self, recipe, report) -> None:
-        own_freeze, own_calls = recipe.all(names.FREEZE), recipe.all(CALLS)
-        shared = self._shared(recipe.context)
-        own_keys = {_key(f) for f in own_freeze + own_calls}
-        if shared is not None and not any(f.dialect == "code" for f in own_freeze + own_calls) \
-                and not (own_keys & shared[0]):
+        # facts are read in this order, each (place, key, detail) once, and split into code and config:
+        # own FREEZE, project FREEZE, own CALLS, project CALLS
+        context_keys, context_code, context_freeze, context_calls, code_findings = self._shared(recipe.context)
+        seen: set = set()
+        own_code_freeze, own_freeze = _split(recipe.all(names.FREEZE), seen)
+        own_code_calls, own_calls = _split(recipe.all(CALLS), seen)
+        if not own_code_freeze and not own_code_calls and not (seen & context_keys):
             # the usual case: the project's code facts are the same for every recipe of the
             # project, so their deduplication and the code findings are computed once per run
-            _, shared_code, shared_config_freeze, shared_config_calls, code_findings = shared
-            code = shared_code
-            config = _dedupe(own_freeze) + shared_config_freeze + _dedupe(own_calls, {_key(f) for f in own_freeze}) + shared_config_calls
+            code = context_code
+            config = own_freeze + context_freeze + own_calls + context_calls
         else:
-            pool = own_freeze + recipe.context_all(names.FREEZE) + own_calls + recipe.context_all(CALLS)
-            seen, code, config = set(), [], []
-            for fact in pool:
-                key = _key(fact)
-                if key in seen:
-                    continue
-                seen.add(key)
-                (code if fact.dialect == "code" else config).append(fact)
+            seen = set()
+            code, config = [], []
+            for facts in (recipe.all(names.FREEZE), recipe.context_all(names.FREEZE), recipe.all(CALLS), recipe.context_all(CALLS)):
+                more_code, more_config = _split(facts, seen)
+                code += more_code
+                config += more_config
             code_findings = _code_findings(code)
         self._config_part(recipe, config, code, code_findings, report)
         for anchor, related, covered, message in code_findings:
@@ -388,16 +387,10 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
         found = memo.get(id(context))
         if found is not None and found[0] is context:
             return found[1]
-        freeze = [f for f in context if f.name == names.FREEZE]
-        calls = [f for f in context if f.name == CALLS]
-        seen, code, config_freeze, config_calls = set(), [], [], []
-        for facts, config in ((freeze, config_freeze), (calls, config_calls)):
-            for fact in facts:
-                key = _key(fact)
-                if key in seen:
-                    continue
-                seen.add(key)
-                (code if fact.dialect == "code" else config).append(fact)
+        seen: set = set()
+        code_freeze, config_freeze = _split([f for f in context if f.name == names.FREEZE], seen)
+        code_calls, config_calls = _split([f for f in context if f.name == CALLS], seen)
+        code = code_freeze + code_calls
         shared = (seen, code, config_freeze, config_calls, _code_findings(code))
         memo[id(context)] = (context, shared)  # the pool is kept, so its id is not reused
         return shared
@@ -442,15 +435,15 @@ def _key(fact: Fact):
     return (fact.span, fact.key, fact.detail)
 
 
-def _dedupe(facts: List[Fact], seen: Optional[set] = None) -> List[Fact]:
-    seen = set() if seen is None else set(seen)
-    out = []
+def _split(facts: List[Fact], seen: set) -> Tuple[List[Fact], List[Fact]]:
+    """The facts not yet ``seen`` (by place, key and detail; ``seen`` grows), as (code, config)."""
+    code, config = [], []
     for fact in facts:
         key = _key(fact)
         if key not in seen:
             seen.add(key)
-            out.append(fact)
-    return out
+            (code if fact.dialect == "code" else config).append(fact)
+    return code, config
 
 
 # -- code helpers ------------------------------------------------------------------------
