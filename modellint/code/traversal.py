@@ -133,7 +133,8 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
         fields = cached.get(cls)
         if fields is None:
             fields = fields_of(cls)
-        # the singleton-holding fields (``ctx``/``op``/``ops``) are not in ``fields``
+        # walk.children inlined (calling it here makes the whole walk ~1.5x slower), plus the
+        # leaf skip; the singleton-holding fields (``ctx``/``op``/``ops``) are not in ``fields``
         for field in fields:
             value = getattr(node, field, None)
             if value.__class__ is list:

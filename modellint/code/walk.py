@@ -13,7 +13,6 @@ import ast
 from collections import deque
 from typing import Dict, Iterator, List, Tuple
 
-CONTEXT_TYPES = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
 _AST = ast.AST
 _FIELDS: Dict[type, Tuple[str, ...]] = {}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
