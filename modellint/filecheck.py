@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -16,6 +17,7 @@ from modellint import registry
 from modellint.code.traversal import PyContext, traverse
 from modellint.code.walk import walk
 from modellint.facts.extractors import code_fact_visitors
+from modellint.facts.references import BaseRef, base_refs
 from modellint.findings import Finding, Related
 from modellint.parsing.limits import tree_problem
 from modellint.parsing.problems import ParseProblem
@@ -48,6 +50,40 @@ class FileResult:
     hydra_package: Optional[str] = None  # ``# @package _global_`` header of a Hydra config
     classes: Dict[str, Any] = field(default_factory=dict)  # code facts shared across files
     digest: str = ""  # of the file's bytes: recipes built from unchanged files reuse their facts
+    # a config's ``_BASE_``/``_base_``/defaults references, read from ``roots[0]`` here, so
+    # the recipe stage can link configs without unpickling their trees
+    bases: Optional[List[BaseRef]] = None
+    # the facts of a config that names no base, computed here (in parallel) for the recipe
+    # stage: when no other config inherits it, its recipe is this file alone
+    solo_facts: Optional[List[Fact]] = None
+
+    # Config trees are most of a result's pickled size (a 4 MB JSON label table, LVIS
+    # category modules) and most are never read again: a warm run whose recipe stage is
+    # cached, or a config nobody inherits. So they travel (to the parent, into the cache)
+    # as one pickled blob, unpickled on first access to ``roots``.
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        roots = state.pop("roots", None)
+        packed = state.pop("_packed_roots", None)
+        if roots is not None:  # unpacked here: pack it, once for the cache and the transfer alike
+            if packed is None or packed[0] is not roots:
+                packed = (roots, pickle.dumps(roots, protocol=pickle.HIGHEST_PROTOCOL) if roots else b"")
+                self.__dict__["_packed_roots"] = packed
+            state["_roots_blob"] = packed[1]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for ``roots`` after unpickling (a field with a default factory has
+        # no class attribute to find first)
+        if name != "roots":
+            raise AttributeError(name)
+        blob = self.__dict__.pop("_roots_blob", b"")
+        roots = pickle.loads(blob) if blob else []
+        self.__dict__["roots"] = roots
+        return roots
 
 
 def content_digest(data: bytes) -> str:
@@ -147,6 +183,7 @@ class Checker:
             if kind == "yaml":
                 header = _HYDRA_PACKAGE.search(text[:2048])
                 result.hydra_package = header.group(1) if header else None
+            _link(result)
             for root in roots:
                 _suppression_ranges(root, result.suppressions)
         return result
@@ -178,7 +215,20 @@ class Checker:
             # names can share and nest values without limit (``a2 = dict(x=a1)``): such a
             # module is valid Python, so it is only not read as a config (no finding)
             result.roots = [view] if tree_problem([view]) is None else []
+            _link(result)
         doc.release()
+
+
+def _link(result: FileResult) -> None:
+    """The bases a config names, and the facts of its own tree when it names none."""
+    if not result.roots:
+        result.bases = []
+        return
+    result.bases = base_refs(result.roots[0])
+    if not result.bases:
+        from modellint.recipe import solo_facts
+
+        result.solo_facts = solo_facts(result.roots[0], result.kind, result.path)
 
 
 def _config_parser(kind: str):

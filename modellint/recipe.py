@@ -59,8 +59,12 @@ class Recipe:
     facts: List[Fact]
     context: List[Fact] = field(default_factory=list)
     files: Sequence[str] = ()  # display paths, bases first, launch script last
-    root: Optional[Node] = None  # the merged config tree, when the recipe has one
+    root: Optional[Node] = None  # the merged config tree, when the recipe has one (not kept for a lone config)
     complete: bool = True  # False for fragments (a Hydra group file on its own)
+    is_config: bool = False  # a config (merged, or as a launch line runs it), not a project's code
+
+    def __post_init__(self) -> None:
+        self.is_config = self.is_config or self.root is not None
 
     def all(self, name: str) -> List[Fact]:
         return [fact for fact in self.facts if fact.name == name]
@@ -153,6 +157,7 @@ class RecipeBuilder:
         self.problems: List[Problem] = []
         self._resolved: Dict[str, List[Tuple[BaseRef, Optional[str]]]] = {}
         self._reported: set = set()
+        self._fragment_dirs: Dict[str, bool] = {}
 
     # -- files -------------------------------------------------------------
     def _inside(self, path: str) -> bool:
@@ -194,10 +199,15 @@ class RecipeBuilder:
         result = self._result(path)
         resolved: List[Tuple[BaseRef, Optional[str]]] = []
         self._resolved[path] = resolved
-        if result is None or not result.roots:
+        if result is None:
+            return resolved
+        refs = result.bases  # read by the per-file stage; None from an older result kind
+        if refs is None:
+            refs = base_refs(result.roots[0]) if result.roots else []
+        if not refs:
             return resolved
         directory = os.path.dirname(path)
-        for ref in base_refs(result.roots[0]):
+        for ref in refs:
             target = None
             outside = None
             for candidate in self._candidates(ref, directory):
@@ -282,16 +292,7 @@ class RecipeBuilder:
         return list(facts)
 
     def facts_of(self, root: Node, merger: Merger, dialect: str, leaf_display: str) -> List[Fact]:
-        facts = []
-        for fact in extract_all(root, dialect):
-            older = [_fact_from_scalar(fact, s) for s in merger.history.get(fact.key, [])]
-            facts.append(replace(fact, chain=tuple(f for f in older if f is not None)) if older else fact)
-        match = _LAYOUT.search(os.path.basename(leaf_display))
-        if match and isinstance(root, Mapping) and (root.get("_base_") is not None or root.get("train_dataloader") is not None):
-            span = Span(leaf_display, 1, 1, 1, 1)
-            facts.append(Fact(names.DEVICES, int(match.group(1)), span, f"file name '{match.group(0).strip('_.-')}'", "mmengine",
-                              (("implied", True), ("per_device", int(match.group(2))))))
-        return facts
+        return config_facts(root, merger, dialect, leaf_display)
 
     # -- recipes -----------------------------------------------------------
     def build(self) -> List[Recipe]:
@@ -331,16 +332,28 @@ class RecipeBuilder:
         return recipes
 
     def _config_recipe(self, path: str, result, code_pool) -> Optional[Recipe]:
+        context = code_pool.get(self.projects.root(path), [])
+        complete = not self._hydra_fragment(path)
+        if result.solo_facts is not None and self.chain(path) == [(path, "")]:
+            facts = list(result.solo_facts)  # the chain is this file alone: done by the per-file stage
+            facts.extend(result.facts)
+            return Recipe(result.path, facts, context, [result.path], complete=complete, is_config=True)
         root, merger, files, signature = self.merged(path)
         if root is None:
             return None
-        dialect = "pyconfig" if result.kind == "python" else result.kind
+        dialect = config_dialect(result.kind)
         if signature is not None:
             signature = ["config", dialect, result.path, signature]
         facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, dialect, result.path))
         facts.extend(result.facts)  # literals in a config module's own code
-        context = code_pool.get(self.projects.root(path), [])
-        return Recipe(result.path, facts, context, files, root, complete=not _is_hydra_fragment(path, self._inside))
+        return Recipe(result.path, facts, context, files, root, complete=complete)
+
+    def _hydra_fragment(self, path: str) -> bool:
+        directory = os.path.dirname(path)  # the answer is the same for every file of a folder
+        known = self._fragment_dirs.get(directory)
+        if known is None:
+            known = self._fragment_dirs[directory] = _is_hydra_fragment(path, self._inside)
+        return known
 
     def _launch_recipe(self, script, launch: Launch, code_pool) -> Optional[Recipe]:
         script_path = self.absolute[script.path]
@@ -422,6 +435,32 @@ class RecipeBuilder:
                 overridden.add(id(default))
             out.append(replace(fact, key="--" + option, chain=tuple(defaults)))
         return overridden, out
+
+
+def config_facts(root: Node, merger: Merger, dialect: str, leaf_display: str) -> List[Fact]:
+    """The facts of a merged config tree; each overridden value keeps what it replaced."""
+    facts = []
+    for fact in extract_all(root, dialect):
+        older = [_fact_from_scalar(fact, s) for s in merger.history.get(fact.key, [])]
+        facts.append(replace(fact, chain=tuple(f for f in older if f is not None)) if older else fact)
+    match = _LAYOUT.search(os.path.basename(leaf_display))
+    if match and isinstance(root, Mapping) and (root.get("_base_") is not None or root.get("train_dataloader") is not None):
+        span = Span(leaf_display, 1, 1, 1, 1)
+        facts.append(Fact(names.DEVICES, int(match.group(1)), span, f"file name '{match.group(0).strip('_.-')}'", "mmengine",
+                          (("implied", True), ("per_device", int(match.group(2))))))
+    return facts
+
+
+def config_dialect(kind: str) -> str:
+    return "pyconfig" if kind == "python" else kind
+
+
+def solo_facts(root: Node, kind: str, display: str) -> List[Fact]:
+    """What ``RecipeBuilder`` would find in a config that names no base and is merged over
+    nothing: computed by the per-file stage, in parallel, so the recipe stage of a config
+    nobody inherits needs neither its tree nor the work (``_config_recipe`` uses it only
+    when the chain is that file alone)."""
+    return config_facts(root, Merger(), config_dialect(kind), display)
 
 
 def _join(outer: str, inner: str) -> str:

@@ -84,7 +84,7 @@ def transformer_evidence(recipe, anchor: Fact) -> Optional[Fact]:
     A model chosen by name (a config's model type, ``--model``, ``create_model("vit_b")``) decides; the
     classes and layers a project's code defines count only when nothing names the model."""
     own = recipe.all(names.MODEL_ARCH)
-    if recipe.root is None:  # a code recipe: its facts are the whole project's code
+    if not recipe.is_config:  # a code recipe: its facts are the whole project's code
         own = attributable(recipe, anchor, own)
     named = [f for f in own if f.get("named")]
     if any(f.value == "transformer" for f in named):
@@ -475,7 +475,7 @@ class MissingLrWarmup(RecipeRule):
         else:
             no_warmup = "no warmup anywhere in the recipe or its training code (no warmup length, no warmup scheduler)"
         recipe_name = ""
-        if recipe.root is not None and lr.span.path not in recipe.name:
+        if recipe.is_config and lr.span.path not in recipe.name:
             recipe_name = f" in the recipe of {recipe.name}"
         report(lr, f"learning rate {format_value(lr.value)} ({lr.key}) with {who}{recipe_name} is at or above {bound}, on "
                    + " and ".join(reasons) + f", with {no_warmup}. The first full-size steps on such a "

@@ -144,7 +144,7 @@ class WarmupExceedsTraining(RecipeRule):
     def check(self, recipe, report) -> None:
         if not getattr(recipe, "complete", True):
             return  # a Hydra group file on its own: the full recipe that composes it is judged instead
-        code_recipe = recipe.root is None
+        code_recipe = not recipe.is_config
         totals = {unit: [t for t in recipe.all(name) if _number(t.value) and t.value > 0]
                   for unit, name in (("iters", names.TOTAL_ITERS), ("epochs", names.TOTAL_EPOCHS))}
         for warmup in recipe.all(names.WARMUP):
@@ -174,7 +174,7 @@ class WarmupExceedsTraining(RecipeRule):
                 continue
             what = _UNITS[unit]
             # cross-file: report where the later of the two was set (a launch script's override)
-            later = recipe.root is not None and recipe.layer(total) > recipe.layer(warmup)
+            later = recipe.is_config and recipe.layer(total) > recipe.layer(warmup)
             at, other = (total, warmup) if later else (warmup, total)
             report(at, f"warmup of {format_value(length)} {what} ({warmup.key}, {warmup.span.describe()}) is "
                        f"{'as long as' if length == total.value else 'longer than'} the whole run of "

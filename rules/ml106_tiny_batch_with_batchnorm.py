@@ -247,7 +247,7 @@ class TinyBatchWithBatchnorm(RecipeRule):
     def _batchnorm(self, recipe, batch: Fact) -> Tuple[List[Fact], Optional[Fact]]:
         """(trainable BatchNorm facts, a SyncBN fact) — from the config when it names norms, else the code."""
         own = recipe.all(names.NORM)
-        if recipe.root is None:  # a code recipe: its facts are the whole project's code
+        if not recipe.is_config:  # a code recipe: its facts are the whole project's code
             own = attributable(recipe, batch, own)
             if any(f.get("frozen_by_code") for f in own):
                 return [], None

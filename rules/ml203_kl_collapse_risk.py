@@ -184,7 +184,7 @@ class KlCollapseRisk(RecipeRule):
         if any(f.value >= self.option("min_free_bits") for f in free_bits):
             return
         if not free_bits and attributable(recipe, weights[0], recipe.context_all(names.FREE_BITS_CLAMP) + (
-                recipe.all(names.FREE_BITS_CLAMP) if recipe.root is None else [])):
+                recipe.all(names.FREE_BITS_CLAMP) if not recipe.is_config else [])):
             return  # the code clamps the KL with a free-bits value set elsewhere (a default argument, a flag)
         if self._annealed(recipe):
             return
@@ -214,7 +214,7 @@ class KlCollapseRisk(RecipeRule):
         anchor = weights[0]
         for pool in (recipe.facts, recipe.context):
             found = [f for f in pool if f.name == names.MODEL_ARCH and f.value == "vae"]
-            if pool is recipe.context or recipe.root is None:  # code of the whole project
+            if pool is recipe.context or not recipe.is_config:  # code of the whole project
                 found = attributable(recipe, anchor, found)
             if found:
                 return found[0]
