@@ -88,17 +88,33 @@ class _AnyOf:
         return self._match(path) is not None
 
 
+class _Guarded:
+    """With ``!`` negations the last matching pattern decides (pathspec's work), but a
+    path no ignoring pattern matches is never ignored: one regular expression of those
+    patterns answers for most paths, and pathspec is asked only about the rest."""
+
+    def __init__(self, regex, spec):
+        self._match = regex.match
+        self._spec = spec
+
+    def match_file(self, path: str) -> bool:
+        return self._match(path) is not None and self._spec.match_file(path)
+
+
 def _fast(spec):
     import re
 
     patterns = [p for p in spec.patterns if p.include is not None]
-    if not patterns or any(not p.include or getattr(p, "regex", None) is None for p in patterns):
+    if not patterns or any(getattr(p, "regex", None) is None for p in patterns):
         return spec
+    ignoring = [p for p in patterns if p.include]
+    if not ignoring:
+        return _AnyOf(re.compile(r"(?!)"))  # only negations: nothing is ignored
     try:
-        combined = re.compile("|".join(f"(?:{p.regex.pattern.replace('(?P<ps_d>', '(?:')})" for p in patterns))
+        combined = re.compile("|".join(f"(?:{p.regex.pattern.replace('(?P<ps_d>', '(?:')})" for p in ignoring))
     except re.error:
         return spec
-    return _AnyOf(combined)
+    return _AnyOf(combined) if len(ignoring) == len(patterns) else _Guarded(combined, spec)
 
 
 def _ancestor_specs(directory: str) -> List[Tuple[str, "pathspec.PathSpec"]]:
@@ -116,16 +132,6 @@ def _ancestor_specs(directory: str) -> List[Tuple[str, "pathspec.PathSpec"]]:
             break
         current = parent
     return specs
-
-
-def _ignored(path: str, is_dir: bool, specs: List[Tuple[str, "pathspec.PathSpec"]]) -> bool:
-    for base, spec in specs:
-        rel = os.path.relpath(path, base).replace(os.sep, "/")
-        if rel.startswith(".."):
-            continue
-        if spec.match_file(rel + ("/" if is_dir else "")):
-            return True
-    return False
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str] = (), respect_gitignore: bool = True) -> Tuple[List[SourcePath], List[str]]:
@@ -168,14 +174,23 @@ def _outside(path: str, real_root: str) -> bool:
 
 
 def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterator[SourcePath]:
-    specs = _ancestor_specs(root) if respect_gitignore else []
+    # each active .gitignore comes with the path of the current directory relative to
+    # its own, and each directory with its display path, both extended by string
+    # concatenation on the way down (relpath per entry dominated warm runs)
+    specs = [(spec, os.path.relpath(root, base).replace(os.sep, "/") + "/")
+             for base, spec in _ancestor_specs(root)] if respect_gitignore else []
     # a symbolic link found while walking is followed only when it stays below the
     # walked root: a link to ``/`` or ``../..`` would read the whole disk
     real_root = os.path.realpath(root)
+    cwd = os.getcwd()
+    root_display = display_path(root, cwd)
+    # when the current directory lies strictly inside the root, files below it display
+    # relative and the others absolute: no common prefix to extend
+    concatenate = not (cwd != root and cwd.startswith(root.rstrip(os.sep) + os.sep))
     visited = set()
-    stack: List[Tuple[str, List[Tuple[str, "pathspec.PathSpec"]]]] = [(root, specs)]
+    stack: List[Tuple[str, str, List[Tuple["pathspec.PathSpec", str]]]] = [(root, root_display, specs)]
     while stack:
-        directory, inherited = stack.pop()
+        directory, shown, inherited = stack.pop()
         try:
             real = os.path.realpath(directory)
             if real in visited:  # symlink loops
@@ -185,7 +200,8 @@ def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterato
         except OSError:
             continue
         own = _gitignore_spec(directory) if respect_gitignore else None
-        active = inherited + [(directory, own)] if own else inherited
+        active = inherited + [(own, "")] if own else inherited
+        prefix = "" if shown == "." else shown + "/"
         subdirs = []
         for entry in entries:
             try:
@@ -195,19 +211,20 @@ def _walk(root: str, exclude: Sequence[str], respect_gitignore: bool) -> Iterato
                     continue
             except OSError:
                 continue
-            display = display_path(entry.path)
+            name = entry.name
+            display = prefix + name if concatenate else display_path(entry.path, cwd)
             if is_dir:
-                if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info") or _is_virtualenv(entry.path):
+                if name in SKIP_DIRS or name.endswith(".egg-info") or _is_virtualenv(entry.path):
                     continue
-                if _excluded(display, exclude) or (active and _ignored(entry.path, True, active)):
+                if _excluded(display, exclude) or any(spec.match_file(rel + name + "/") for spec, rel in active):
                     continue
-                subdirs.append(entry.path)
+                subdirs.append((entry.path, display, name))
             elif is_file:
-                kind = kind_of(entry.name)
+                kind = kind_of(name)
                 if kind is None:
                     continue
-                if _excluded(display, exclude) or (active and _ignored(entry.path, False, active)):
+                if _excluded(display, exclude) or any(spec.match_file(rel + name) for spec, rel in active):
                     continue
                 yield SourcePath(os.path.abspath(entry.path), display, kind)
-        for sub in reversed(subdirs):
-            stack.append((sub, active))
+        for sub, display, name in reversed(subdirs):
+            stack.append((sub, display, [(spec, rel + name + "/") for spec, rel in active]))

@@ -98,6 +98,40 @@ def test_discovery_respects_gitignore_and_skips_venvs(tmp_path):
         "a file named explicitly is always linted"
 
 
+def test_discovered_display_paths_from_any_working_directory(tmp_path):
+    """Display paths are built by extending the parent's on the way down; they must equal
+    what ``display_path`` gives each file wherever the run starts, including from inside
+    the walked tree (files below the cwd relative, the others absolute), and nested
+    .gitignore files with negations apply relative to their own folder."""
+    from modellint.discovery import discover, display_path
+
+    write_files(tmp_path, [
+        ("repo/.gitignore", "*.tmp.yaml\nlogs/\n!keep.tmp.yaml\n"),
+        ("repo/a.yaml", "a: 1\n"),
+        ("repo/x.tmp.yaml", "a: 1\n"),
+        ("repo/keep.tmp.yaml", "a: 1\n"),
+        ("repo/logs/run.yaml", "a: 1\n"),
+        ("repo/src/.gitignore", "/local.yaml\n"),
+        ("repo/src/local.yaml", "a: 1\n"),
+        ("repo/src/deep/local.yaml", "a: 1\n"),
+        ("repo/src/deep/train.py", "x = 1\n"),
+    ])
+    expected = {"repo/a.yaml", "repo/keep.tmp.yaml", "repo/src/deep/local.yaml", "repo/src/deep/train.py"}
+    cwd = os.getcwd()
+    try:
+        for where, given in [("", "repo"), ("repo", "."), ("repo/src", str(tmp_path / "repo")), ("repo/src/deep", "../.."),
+                             ("repo/logs", "../src")]:
+            os.chdir(str(tmp_path / where))
+            found, errors = discover([given])
+            assert not errors
+            assert [s.display for s in found] == [display_path(s.path) for s in found], where
+            got = {os.path.relpath(s.path, str(tmp_path)).replace(os.sep, "/") for s in found}
+            wanted = expected if given != "../src" else {p for p in expected if p.startswith("repo/src/")}
+            assert got == wanted, (where, given)
+    finally:
+        os.chdir(cwd)
+
+
 def test_exit_codes_and_formats(tmp_path):
     write_files(tmp_path, [("configs/a.yaml", BAD_CLIP)])
     result = run_cli(tmp_path, "--format", "concise", ".")

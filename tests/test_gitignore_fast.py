@@ -1,10 +1,11 @@
-"""The one-regex matcher for negation-free .gitignore files agrees with pathspec."""
+"""The one-regex matchers for .gitignore files agree with pathspec: alone for a file
+without negations, as a guard in front of pathspec for one with them."""
 
 import itertools
 
 import pathspec
 
-from modellint.discovery import _AnyOf, _fast
+from modellint.discovery import _AnyOf, _Guarded, _fast
 
 PATTERNS = ["*.pyc", "build/", "/dist", "**/logs/*.txt", "output*", "data/raw/", "*.ckpt", "wandb", "/configs/local_*.yaml",
             "# a comment", "", "docs/_build", "a/**/b", "[Tt]emp*", "*.egg-info/", "\\#notes"]
@@ -23,7 +24,29 @@ def test_combined_matcher_agrees_with_pathspec():
                 assert fast.match_file(path) == spec.match_file(path), (chosen, path)
 
 
-def test_negations_keep_pathspec():
+def test_negations_keep_pathspec_for_what_an_ignoring_pattern_matches():
     spec = pathspec.GitIgnoreSpec.from_lines(["*.yaml", "!keep.yaml"])
-    assert not isinstance(_fast(spec), _AnyOf)
+    fast = _fast(spec)
+    assert isinstance(fast, _Guarded)
+    assert fast.match_file("a.yaml") and not fast.match_file("keep.yaml") and not fast.match_file("a.py")
     assert isinstance(_fast(pathspec.GitIgnoreSpec.from_lines(["*.yaml"])), _AnyOf)
+
+
+NEGATED = ["!keep.yaml", "!/dist/keep", "!output_1/", "!**/logs/keep.txt", "!data/raw/x.json", "!a/b"]
+
+
+def test_guarded_matcher_with_negations_agrees_with_pathspec():
+    paths = PATHS + ["keep.yaml", "configs/keep.yaml", "dist/keep", "logs/keep.txt", "a/logs/keep.txt", "output_1/x"]
+    for size in (1, 2, 3):
+        for ignoring in itertools.islice(itertools.combinations(PATTERNS, size), 120):
+            for negations in itertools.combinations(NEGATED, 1 + size % 2):
+                for lines in (list(ignoring) + list(negations), list(negations) + list(ignoring)):
+                    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+                    fast = _fast(spec)
+                    for path in paths:
+                        assert fast.match_file(path) == spec.match_file(path), (lines, path)
+
+
+def test_only_negations_ignore_nothing():
+    fast = _fast(pathspec.GitIgnoreSpec.from_lines(["!*.yaml"]))
+    assert not fast.match_file("a.yaml") and not fast.match_file("b.py")
