@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from modellint.code.names import call_name, keyword
-from modellint.code.walk import walk_function  # noqa: F401  (re-exported: rules import it from here)
+from modellint.code.walk import walk_function, walk_statements  # noqa: F401  (walk_function re-exported: rules import it from here)
 
 # How sure we are that a class is an nn.Module.
 YES = "yes"
@@ -196,6 +196,7 @@ class FileModules:
         }
         self._resolving: set = set()
         self._nodes: Dict[int, List[ast.AST]] = {}
+        self._buffers: Optional[bool] = None
 
     def nodes(self, func: ast.AST) -> List[ast.AST]:
         """``walk_function(func)`` as a list, computed once per function for every rule."""
@@ -296,7 +297,12 @@ class FileModules:
         return OTHER, None
 
     def _collect_assignments(self, info: ClassInfo, method_name: str, method: ast.FunctionDef) -> None:
-        for node in self.nodes(method):
+        # every class of the file is read: statements alone do unless ``register_buffer``
+        # (a call, anywhere in an expression) can occur
+        buffers = self._buffers
+        if buffers is None:
+            buffers = self._buffers = "register_buffer" in self.ctx.doc.text
+        for node in (self.nodes(method) if buffers else walk_statements(method)):
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if node.value is None:

@@ -70,3 +70,28 @@ def walk_function(func: ast.AST) -> Iterator[ast.AST]:
         for child in reversed(kids):
             if not isinstance(child, _SCOPES):
                 push(child)
+
+
+_BLOCKS: Dict[type, Tuple[str, ...]] = {}
+_BLOCK_NAMES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+def walk_statements(func: ast.AST) -> Iterator[ast.AST]:
+    """The statements (and except handlers, match cases) ``walk_function`` yields, in the
+    same order: expressions never hold statements, so skipping them keeps the order of
+    the rest and visits a fraction of the nodes."""
+    stack = list(reversed(getattr(func, "body", [])))
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        yield node
+        cls = node.__class__
+        blocks = _BLOCKS.get(cls)
+        if blocks is None:
+            blocks = _BLOCKS[cls] = tuple(name for name in child_fields(cls) if name in _BLOCK_NAMES)
+        for name in reversed(blocks):
+            block = getattr(node, name, None)
+            if block:
+                for child in reversed(block):
+                    if not isinstance(child, _SCOPES):
+                        push(child)
