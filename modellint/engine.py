@@ -377,7 +377,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
     stage_key = _recipe_stage_key(results, absolute, projects, roots) if _CACHE is not None and stdin is None else None
     stage = _CACHE.load_value(stage_key) if stage_key is not None else None
     if stage is None:
-        recipes, problems = build_recipes(results, absolute, load, sorted(roots), memo=_CACHE if stdin is None else None)
+        recipes, problems = build_recipes(results, absolute, load, sorted(roots), memo=_CACHE if stdin is None else None, jobs=jobs)
         stage = [finding_from(registry.get("ML903"), problem.span, problem.message, None, None) for problem in problems]
         stage.extend(_run_recipe_rules(recipes, enabled, settings))
         # files read from outside the run are not in the key, nor are missing files a problem

@@ -59,12 +59,8 @@ class Recipe:
     facts: List[Fact]
     context: List[Fact] = field(default_factory=list)
     files: Sequence[str] = ()  # display paths, bases first, launch script last
-    root: Optional[Node] = None  # the merged config tree, when the recipe has one (not kept for a lone config)
     complete: bool = True  # False for fragments (a Hydra group file on its own)
     is_config: bool = False  # a config (merged, or as a launch line runs it), not a project's code
-
-    def __post_init__(self) -> None:
-        self.is_config = self.is_config or self.root is not None
 
     def all(self, name: str) -> List[Fact]:
         return [fact for fact in self.facts if fact.name == name]
@@ -146,8 +142,9 @@ def _is_config(result) -> bool:
 
 class RecipeBuilder:
     def __init__(self, results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]],
-                 allowed_roots: Sequence[str], memo=None):
+                 allowed_roots: Sequence[str], memo=None, jobs: int = 1):
         self.memo = memo  # a Cache: facts of merged trees whose files are unchanged are reused
+        self.jobs = jobs
         self.results = list(results)
         self.absolute = absolute  # display → absolute path
         self.by_abs = {absolute[r.path]: r for r in self.results if r.path in absolute}
@@ -317,13 +314,22 @@ class RecipeBuilder:
         recipes: List[Recipe] = []
         for project, facts in sorted(code_pool.items()):
             recipes.append(Recipe(project, facts, [], sorted({f.span.path for f in facts})))
-        for result in configs:
-            path = self.absolute[result.path]
-            if path in inherited:
-                continue
-            recipe = self._config_recipe(path, result, code_pool)
-            if recipe is not None:
-                recipes.append(recipe)
+        leaves = [(self.absolute[r.path], r) for r in configs if self.absolute[r.path] not in inherited]
+        for path, _ in leaves:
+            self.chain(path)  # every file read and problem reported here, in leaf order
+        merging = [(path, result) for path, result in leaves if not self._solo(path, result)]
+        merged = dict(zip((path for path, _ in merging), self._merge_all(merging)))
+        for path, result in leaves:
+            context = code_pool.get(self.projects.root(path), [])
+            complete = not self._hydra_fragment(path)
+            if path in merged:
+                if merged[path] is None:
+                    continue
+                facts, files = merged[path]
+            else:
+                facts, files = list(result.solo_facts), [result.path]  # done by the per-file stage
+            facts.extend(result.facts)  # literals in a config module's own code
+            recipes.append(Recipe(result.path, facts, context, files, complete=complete, is_config=True))
         for result in shells:
             for launch in parse_launches(result.shell):
                 recipe = self._launch_recipe(result, launch, code_pool)
@@ -331,22 +337,25 @@ class RecipeBuilder:
                     recipes.append(recipe)
         return recipes
 
-    def _config_recipe(self, path: str, result, code_pool) -> Optional[Recipe]:
-        context = code_pool.get(self.projects.root(path), [])
-        complete = not self._hydra_fragment(path)
-        if result.solo_facts is not None and self.chain(path) == [(path, "")]:
-            facts = list(result.solo_facts)  # the chain is this file alone: done by the per-file stage
-            facts.extend(result.facts)
-            return Recipe(result.path, facts, context, [result.path], complete=complete, is_config=True)
+    def _solo(self, path: str, result) -> bool:
+        """The chain is this file alone, whose facts the per-file stage computed."""
+        return result.solo_facts is not None and self.chain(path) == [(path, "")]
+
+    def _merged_facts(self, path: str, result) -> Optional[Tuple[List[Fact], List[str]]]:
         root, merger, files, signature = self.merged(path)
         if root is None:
             return None
         dialect = config_dialect(result.kind)
         if signature is not None:
             signature = ["config", dialect, result.path, signature]
-        facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, dialect, result.path))
-        facts.extend(result.facts)  # literals in a config module's own code
-        return Recipe(result.path, facts, context, files, root, complete=complete)
+        return self.memo_facts(signature, lambda: self.facts_of(root, merger, dialect, result.path)), files
+
+    def _merge_all(self, leaves: List[Tuple[str, object]]) -> List[Optional[Tuple[List[Fact], List[str]]]]:
+        if self.jobs > 1 and len(leaves) >= PARALLEL_MERGES:
+            done = _merge_in_forks(self, leaves)
+            if done is not None:
+                return done
+        return [self._merged_facts(path, result) for path, result in leaves]
 
     def _hydra_fragment(self, path: str) -> bool:
         directory = os.path.dirname(path)  # the answer is the same for every file of a folder
@@ -383,7 +392,7 @@ class RecipeBuilder:
             facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, result.kind, result.path))
             facts.extend(self._launch_devices(launch))
             facts.extend(self._flag_facts(launch, []))
-            return Recipe(name, facts, code_pool.get(project, []), files + [script.path], root)
+            return Recipe(name, facts, code_pool.get(project, []), files + [script.path], is_config=True)
         if not launch.flags:
             return None
         code = code_pool.get(project, [])
@@ -500,7 +509,46 @@ def _is_hydra_fragment(path: str, inside: Callable[[str], bool]) -> bool:
 
 
 def build_recipes(results: Iterable, absolute: Dict[str, str], load: Callable[[str], Optional[object]] = lambda p: None,
-                  allowed_roots: Sequence[str] = (), memo=None) -> Tuple[List[Recipe], List[Problem]]:
-    builder = RecipeBuilder(results, absolute, load, list(allowed_roots) or [os.getcwd()], memo)
+                  allowed_roots: Sequence[str] = (), memo=None, jobs: int = 1) -> Tuple[List[Recipe], List[Problem]]:
+    builder = RecipeBuilder(results, absolute, load, list(allowed_roots) or [os.getcwd()], memo, jobs)
     recipes = builder.build()
     return recipes, builder.problems
+
+
+# -- merging in parallel -------------------------------------------------------------
+# Merging a config over its bases and reading its facts is most of the recipe stage
+# (MMPretrain has a thousand leaf configs). Forked workers inherit the builder with
+# every file's result already in memory, so nothing is sent to them but leaf numbers,
+# and only facts come back. Where fork is not the safe default (macOS, Windows) the
+# merges stay in this process.
+PARALLEL_MERGES = 64
+_FORKED: Optional[Tuple["RecipeBuilder", List[Tuple[str, object]]]] = None
+
+
+def _merge_chunk(indices: List[int]) -> List[Optional[Tuple[List[Fact], List[str]]]]:
+    builder, leaves = _FORKED
+    return [builder._merged_facts(*leaves[i]) for i in indices]
+
+
+def _merge_in_forks(builder: "RecipeBuilder", leaves) -> Optional[list]:
+    import multiprocessing
+    import sys
+    import warnings
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not sys.platform.startswith("linux"):
+        return None
+    global _FORKED
+    _FORKED = (builder, leaves)
+    size = max(8, len(leaves) // (builder.jobs * 4))
+    chunks = [list(range(i, min(i + size, len(leaves)))) for i in range(0, len(leaves), size)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 3.12+: a DeprecationWarning when threads exist
+            with ProcessPoolExecutor(max_workers=builder.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                parts = list(pool.map(_merge_chunk, chunks))
+    except Exception:  # a worker that died or could not send its facts back: merge here
+        return None
+    finally:
+        _FORKED = None
+    return [item for part in parts for item in part]

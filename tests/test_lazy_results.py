@@ -1,4 +1,4 @@
-"""Two shortcuts of the per-file stage must never change a result.
+"""Three shortcuts must never change a result.
 
 * Config trees travel (to the parent process, into the cache) as one pickled
   blob, unpickled only when ``roots`` is read.
@@ -6,16 +6,19 @@
   (``solo_facts``); the recipe stage uses them when no other config inherits
   the file. Recipes built with and without them must be identical, on every
   rule example and on the bundled fixture projects.
+* Leaf configs are merged over their bases in forked worker processes when
+  there are many (on Linux, with more than one job).
 """
 
 import copy
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
 
-from modellint import registry
+from modellint import recipe, registry
 from modellint.discovery import discover
 from modellint.filecheck import Checker, FileResult
 from modellint.recipe import build_recipes
@@ -64,7 +67,7 @@ def _projects():
             yield project.name, project
 
 
-def _recipes(root, strip_solo: bool):
+def _recipes(root, strip_solo: bool, jobs: int = 1):
     cwd = os.getcwd()
     os.chdir(str(root))
     try:
@@ -75,7 +78,7 @@ def _recipes(root, strip_solo: bool):
             results = [copy.copy(r) for r in results]
             for result in results:
                 result.solo_facts = None
-        recipes, problems = build_recipes(results, {s.display: s.path for s in sources}, lambda p: None, ["."])
+        recipes, problems = build_recipes(results, {s.display: s.path for s in sources}, lambda p: None, ["."], jobs=jobs)
         return [(r.name, repr(r.facts), repr(r.context), list(r.files), r.complete, r.is_config) for r in recipes], \
             [repr(p) for p in problems], sum(r.solo_facts is not None for r in results)
     finally:
@@ -98,3 +101,27 @@ def test_solo_facts_give_the_recipes_merging_gives(tmp_path, name, project):
 def test_solo_facts_are_used():
     _, _, solo = _recipes(ROOT / "fixtures" / "md-fed-tennis", strip_solo=False)
     assert solo > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="merges are forked on Linux only")
+@pytest.mark.parametrize("name,project", list(_projects()), ids=lambda v: v if isinstance(v, str) else "")
+def test_merging_in_forked_workers_gives_the_same_recipes(tmp_path, monkeypatch, name, project):
+    if isinstance(project, Path):
+        root = project
+    else:
+        write_files(tmp_path, project)
+        root = tmp_path
+    forked = []
+    real = recipe._merge_in_forks
+
+    def spy(builder, leaves):
+        done = real(builder, leaves)
+        forked.append(done is not None)
+        return done
+
+    monkeypatch.setattr(recipe, "PARALLEL_MERGES", 1)
+    monkeypatch.setattr(recipe, "_merge_in_forks", spy)
+    parallel = _recipes(root, strip_solo=True, jobs=2)
+    monkeypatch.setattr(recipe, "PARALLEL_MERGES", 10 ** 9)
+    assert parallel == _recipes(root, strip_solo=True, jobs=2)
+    assert forked in ([], [True]), "a merge that needs no fork makes none; one that does must not fall back"
