@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from typing import Any, Dict, Optional, Sequence
 
 from modellint import __version__
@@ -98,18 +97,38 @@ class Cache:
         self._write(self._path(display, digest), result)
 
     def _write(self, path: str, result: Any) -> None:
+        # a unique temporary name per process and write, renamed into place: a reader
+        # sees the old entry or the whole new one, and two runs never share a temporary
+        global _WRITES
         directory = os.path.dirname(path)
+        _WRITES += 1
+        temp = f"{path}.{os.getpid()}.{_WRITES}.tmp"
         try:
-            os.makedirs(directory, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-            with os.fdopen(handle, "wb") as out:
-                pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            if directory not in _MADE:
+                os.makedirs(directory, exist_ok=True)
+                _MADE.add(directory)
+            try:
+                handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileNotFoundError:  # the cache was removed while this process ran
+                os.makedirs(directory, exist_ok=True)
+                handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(handle, view):]
+            finally:
+                os.close(handle)
             os.replace(temp, path)
         except (OSError, pickle.PicklingError, RecursionError, TypeError):
             try:
-                os.remove(temp)  # type: ignore[possibly-undefined]
-            except (OSError, NameError, UnboundLocalError):
+                os.remove(temp)
+            except OSError:
                 pass
+
+
+_WRITES = 0
+_MADE: set = set()  # directories this process has made (or found)
 
 
 def _read(path: str) -> Optional[Any]:

@@ -120,3 +120,25 @@ def test_results_round_trip_through_pickle_unchanged():
 
     assert flat(copy.roots[0]) == flat(result.roots[0]) and flat(result.roots[0])
     assert copy.roots[0].span == result.roots[0].span and copy.digest == result.digest
+
+
+def test_runs_sharing_one_cache_at_the_same_time(tmp_path):
+    """Processes writing and reading the same entries at once (pre-commit and an editor):
+    every run's output equals an uncached run's, and no temporary file is left behind."""
+    import subprocess
+    import sys
+
+    files = [(f"configs/c{i}.yaml", f"_BASE_: ../base.yaml\nSOLVER:\n  CLIP_GRADIENTS:\n    CLIP_VALUE: 0.0{i + 1}\n")
+             for i in range(60)]
+    files += [("base.yaml", "SOLVER:\n  BASE_LR: 0.02\n  IMS_PER_BATCH: 16\n")]
+    files += [(f"src/m{i}.py", "import torch\nx = torch.nn.utils.clip_grad_norm_(p, 0.0%d)\n" % (i + 1)) for i in range(60)]
+    write_files(tmp_path, files)
+    command = [sys.executable, "-m", "modellint", "check", "--no-config", "--format", "json", "--jobs", "2", "."]
+    expected = subprocess.run(command + ["--no-cache"], cwd=str(tmp_path), capture_output=True, text=True).stdout
+    assert '"ML104"' in expected
+    env = dict(os.environ, MODELLINT_CACHE_DIR=str(tmp_path / "shared-cache"))
+    for _ in range(2):
+        runs = [subprocess.Popen(command, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        assert [run.communicate()[0] for run in runs] == [expected] * 3
+    left = [n for _, _, names in os.walk(str(tmp_path / "shared-cache")) for n in names if n.endswith(".tmp")]
+    assert not left
