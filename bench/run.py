@@ -189,6 +189,9 @@ def main() -> None:
     parser.add_argument("--corpus", help="lint this existing directory instead of building a corpus")
     parser.add_argument("--keep", help="build the corpus in this directory and keep it")
     parser.add_argument("--skip", default="", help="comma-separated peers not to run (flake8,ruff,torchfix,fixit)")
+    parser.add_argument("--paired", type=int, default=3,
+                        help="times to run modellint cold between two ast.parse floors, for a ratio that a "
+                             "shared machine's changing speed affects less (0: skip)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every measurement this many times and keep the fastest, for every tool alike "
                              "(a shared machine's slowdowns only ever add time)")
@@ -254,6 +257,12 @@ def main() -> None:
     show(("modellint cold (-j1)", total, one[0], one[1]))
     outputs = [open(os.path.join(work, name), "rb").read() for name in ("cold.json", "one.json", "warm.json")]
     identical = outputs[0] == outputs[1] == outputs[2]
+    paired = []
+    for _ in range(max(0, args.paired)):
+        before = floor_ast(py)
+        shutil.rmtree(cache, ignore_errors=True)
+        middle = timed(modellint(args.jobs, "paired.json"), corpus, env)[0]
+        paired.append(middle / ((before + floor_ast(py)) / 2))
 
     skip = set(filter(None, args.skip.split(",")))
     slow_root = os.path.join(work, "slow_subset")
@@ -308,6 +317,9 @@ def main() -> None:
     flake8_wall = next((wall for name, _, wall, _ in rows if name.startswith("flake8")), None)
     print(f"by wall time: modellint cold -j{args.jobs} takes {cold[0] / floor:.1f}x a 1-process ast.parse of the Python files"
           + (f"; flake8 -j{args.jobs} takes {flake8_wall / cold[0]:.1f}x modellint's time" if flake8_wall else ""))
+    if paired:
+        print(f"paired (each cold -j{args.jobs} run between two 1-process ast.parse floors, by wall time): median "
+              f"{sorted(paired)[len(paired) // 2]:.1f}x the floor (runs: {', '.join(f'{r:.1f}x' for r in paired)})")
     print(f"outputs of -j{args.jobs} cold, -j1 cold and warm byte-identical: {'yes' if identical else 'NO'}")
     version = [sys.executable, "-m", "modellint", "--version"]
     probe_dir = os.path.join(work, "one")
