@@ -10,7 +10,7 @@ from modellint.code.loops import (
     grad_disabling_with,
 )
 from modellint.code.names import call_name, dotted
-from modellint.code.walk import children, walk
+from modellint.code.walk import children, walk, walk_block_statements
 from modellint.facts import names
 from modellint.provenance import Fact
 from modellint.rule import CodeRule, RecipeRule, flag, ok
@@ -250,7 +250,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
         for method in node.body:
             if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _BUILD_METHODS.match(method.name):
                 continue
-            for stmt in walk(method):
+            for stmt in walk_block_statements(method):
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     value = stmt.value

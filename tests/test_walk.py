@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from modellint.code.walk import walk, walk_function, walk_statements
+from modellint.code.walk import walk, walk_block_statements, walk_function, walk_statements
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = '''
@@ -57,10 +57,16 @@ def _statements(func):
     return [n for n in walk_function(func) if isinstance(n, kinds)]
 
 
+def _block_statements(node):
+    kinds = (ast.stmt, ast.excepthandler) + ((ast.match_case,) if sys.version_info >= (3, 10) else ())
+    return [n for n in walk(node) if n is node or isinstance(n, kinds)]
+
+
 def _check(tree):
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             assert list(walk_statements(node)) == _statements(node)
+            assert list(walk_block_statements(node)) == _block_statements(node)
 
 
 def test_statements_in_walk_function_order():
@@ -70,6 +76,10 @@ def test_statements_in_walk_function_order():
              for t in ([n.target] if isinstance(n, ast.AnnAssign) else n.targets) if isinstance(t, ast.Attribute)]
     # a def directly in the body is walked (as walk_function does); one nested in a block is not
     assert names == ["a", "hidden", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+    everywhere = [t.attr for n in walk_block_statements(tree.body[0]) if isinstance(n, ast.Assign)
+                  for t in n.targets if isinstance(t, ast.Attribute)]
+    # breadth first, nested scopes included (as ast.walk)
+    assert everywhere == ["a", "hidden", "e", "g", "h", "j", "c", "d", "f", "i"]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="match statements")

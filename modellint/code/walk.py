@@ -95,3 +95,24 @@ def walk_statements(func: ast.AST) -> Iterator[ast.AST]:
                 for child in reversed(block):
                     if not isinstance(child, _SCOPES):
                         push(child)
+
+
+def walk_block_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """``walk(node)`` (breadth first, nested scopes included) keeping only the node itself
+    and the statements, except handlers and match cases below it. A statement's
+    ancestors are all statements (or handlers, cases), so its depth and its place
+    among the statements of its level are those ``walk`` gives it."""
+    todo = deque([node])
+    pop, append = todo.popleft, todo.append
+    while todo:
+        current = pop()
+        yield current
+        cls = current.__class__
+        blocks = _BLOCKS.get(cls)
+        if blocks is None:
+            blocks = _BLOCKS[cls] = tuple(name for name in child_fields(cls) if name in _BLOCK_NAMES)
+        for name in blocks:
+            block = getattr(current, name, None)
+            if block:
+                for child in block:
+                    append(child)
