@@ -72,8 +72,18 @@ def walk_function(func: ast.AST) -> Iterator[ast.AST]:
                 push(child)
 
 
-_BLOCKS: Dict[type, Tuple[str, ...]] = {}
 _BLOCK_NAMES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+class _BlockFields(dict):
+    """node class → its fields that hold statements (or handlers, match cases), in field order."""
+
+    def __missing__(self, cls: type) -> Tuple[str, ...]:
+        blocks = self[cls] = tuple(name for name in child_fields(cls) if name in _BLOCK_NAMES)
+        return blocks
+
+
+_BLOCKS = _BlockFields()
 
 
 def walk_statements(func: ast.AST) -> Iterator[ast.AST]:
@@ -85,11 +95,7 @@ def walk_statements(func: ast.AST) -> Iterator[ast.AST]:
     while stack:
         node = pop()
         yield node
-        cls = node.__class__
-        blocks = _BLOCKS.get(cls)
-        if blocks is None:
-            blocks = _BLOCKS[cls] = tuple(name for name in child_fields(cls) if name in _BLOCK_NAMES)
-        for name in reversed(blocks):
+        for name in reversed(_BLOCKS[node.__class__]):
             block = getattr(node, name, None)
             if block:
                 for child in reversed(block):
@@ -107,11 +113,7 @@ def walk_block_statements(node: ast.AST) -> Iterator[ast.AST]:
     while todo:
         current = pop()
         yield current
-        cls = current.__class__
-        blocks = _BLOCKS.get(cls)
-        if blocks is None:
-            blocks = _BLOCKS[cls] = tuple(name for name in child_fields(cls) if name in _BLOCK_NAMES)
-        for name in blocks:
+        for name in _BLOCKS[current.__class__]:
             block = getattr(current, name, None)
             if block:
                 for child in block:
