@@ -236,6 +236,11 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
             return
         name = target.id
         self._defs[name] = value
+        if not isinstance(value, (ast.BinOp, ast.UnaryOp, ast.Name)) and not LOSS_TARGET.search(name):
+            # any other value is one term at most, never expanded (only names are): not a
+            # sum, and the name does not say loss (most assignments of a file end here)
+            state.pop(name, None)
+            return
         terms = self._terms(value, 1.0, ctx)
         if terms is None:
             state.pop(name, None)
