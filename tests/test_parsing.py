@@ -117,3 +117,30 @@ def test_python_columns_count_characters_not_bytes():
     span = doc.span(value)
     assert (span.column, span.end_column) == (22, 25)
     assert 'name = "ééé"; clip = 0.2'[span.column - 1:span.end_column - 1] == "0.2"
+
+
+def test_spans_of_ascii_files_skip_the_character_count_and_agree_with_it():
+    """An all-ASCII file takes byte offsets as columns; every span equals the per-line
+    character count, on real sources and on a file mixing ASCII and non-ASCII lines."""
+    import ast
+    from pathlib import Path
+
+    from modellint.parsing.python_doc import PythonDocument
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [p.read_text(encoding="utf-8") for p in sorted((root / "modellint").rglob("*.py"))[:40]]
+    texts.append('a = 1\ns = "ééé"; clip = 0.2\nb = {"k": [1, 2]}\n')
+    for text in texts:
+        doc = PythonDocument("x.py", text, ast.parse(text))
+        lines = text.split("\n")
+
+        def chars(line, offset):
+            return len(lines[line - 1].encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
+
+        for node in ast.walk(doc.tree):
+            if not hasattr(node, "lineno"):
+                continue
+            span = doc.span(node)
+            assert (span.line, span.column, span.end_line, span.end_column) == (
+                node.lineno, chars(node.lineno, node.col_offset) + 1, node.end_lineno,
+                chars(node.end_lineno, node.end_col_offset) + 1)
