@@ -105,14 +105,8 @@ class Cache:
         temp = f"{path}.{os.getpid()}.{_WRITES}.tmp"
         try:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-            if directory not in _MADE:
-                os.makedirs(directory, exist_ok=True)
-                _MADE.add(directory)
-            try:
-                handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileNotFoundError:  # the cache was removed while this process ran
-                os.makedirs(directory, exist_ok=True)
-                handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.makedirs(directory, exist_ok=True)
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(data)
                 while view:
@@ -128,7 +122,6 @@ class Cache:
 
 
 _WRITES = 0
-_MADE: set = set()  # directories this process has made (or found)
 
 
 def _read(path: str) -> Optional[Any]:

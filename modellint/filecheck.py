@@ -51,7 +51,7 @@ class FileResult:
     classes: Dict[str, Any] = field(default_factory=dict)  # code facts shared across files
     digest: str = ""  # of the file's bytes: recipes built from unchanged files reuse their facts
     # a config's ``_BASE_``/``_base_``/defaults references, read from ``roots[0]`` here, so
-    # the recipe stage can link configs without unpickling their trees
+    # the recipe stage can link configs without unpickling their trees (None: no config tree)
     bases: Optional[List[BaseRef]] = None
     # the facts of a config that names no base, computed here (in parallel) for the recipe
     # stage: when no other config inherits it, its recipe is this file alone

@@ -27,7 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from modellint.facts import names
 from modellint.facts.extractors import extract_all
 from modellint.facts.launch import Launch, parse_launches
-from modellint.facts.references import BaseRef, base_refs
+from modellint.facts.references import BaseRef
 from modellint.facts.training_code import is_test_file
 from modellint.merge import Merger, nest, resolve_base_templates, scalar_from_text
 from modellint.parsing.tree import Mapping, Node, Scalar, as_number
@@ -198,9 +198,7 @@ class RecipeBuilder:
         self._resolved[path] = resolved
         if result is None:
             return resolved
-        refs = result.bases  # read by the per-file stage; None from an older result kind
-        if refs is None:
-            refs = base_refs(result.roots[0]) if result.roots else []
+        refs = result.bases or []  # read by the per-file stage (None: the file has no config tree)
         if not refs:
             return resolved
         directory = os.path.dirname(path)
@@ -229,7 +227,6 @@ class RecipeBuilder:
     def chain(self, path: str, stack: Tuple[str, ...] = ()) -> List[Tuple[str, str]]:
         """Files of a recipe in merge order as (absolute path, package), bases first."""
         if path in stack:
-            result = self.by_abs.get(stack[-1])
             cycle = " → ".join(os.path.basename(p) for p in stack + (path,))
             for ref, target in self._resolved.get(stack[-1], []):
                 if target == path:
@@ -238,7 +235,6 @@ class RecipeBuilder:
         if len(stack) > MAX_DEPTH:
             return []
         out: List[Tuple[str, str]] = []
-        self_included = False
         for ref, target in self.bases_of(path):
             if target is None:
                 continue
@@ -288,9 +284,6 @@ class RecipeBuilder:
             self.memo.store_value(key, facts)
         return list(facts)
 
-    def facts_of(self, root: Node, merger: Merger, dialect: str, leaf_display: str) -> List[Fact]:
-        return config_facts(root, merger, dialect, leaf_display)
-
     # -- recipes -----------------------------------------------------------
     def build(self) -> List[Recipe]:
         code_pool: Dict[str, FactPool] = {}
@@ -315,9 +308,10 @@ class RecipeBuilder:
         for project, facts in sorted(code_pool.items()):
             recipes.append(Recipe(project, facts, [], sorted({f.span.path for f in facts})))
         leaves = [(self.absolute[r.path], r) for r in configs if self.absolute[r.path] not in inherited]
-        for path, _ in leaves:
-            self.chain(path)  # every file read and problem reported here, in leaf order
-        merging = [(path, result) for path, result in leaves if not self._solo(path, result)]
+        chains = [self.chain(path) for path, _ in leaves]  # every file read and problem reported here, in leaf order
+        # a chain of the file alone needs no merge: the per-file stage read its facts
+        merging = [(path, result) for (path, result), chain in zip(leaves, chains)
+                   if result.solo_facts is None or chain != [(path, "")]]
         merged = dict(zip((path for path, _ in merging), self._merge_all(merging)))
         for path, result in leaves:
             context = code_pool.get(self.projects.root(path), [])
@@ -337,10 +331,6 @@ class RecipeBuilder:
                     recipes.append(recipe)
         return recipes
 
-    def _solo(self, path: str, result) -> bool:
-        """The chain is this file alone, whose facts the per-file stage computed."""
-        return result.solo_facts is not None and self.chain(path) == [(path, "")]
-
     def _merged_facts(self, path: str, result) -> Optional[Tuple[List[Fact], List[str]]]:
         root, merger, files, signature = self.merged(path)
         if root is None:
@@ -348,7 +338,7 @@ class RecipeBuilder:
         dialect = config_dialect(result.kind)
         if signature is not None:
             signature = ["config", dialect, result.path, signature]
-        return self.memo_facts(signature, lambda: self.facts_of(root, merger, dialect, result.path)), files
+        return self.memo_facts(signature, lambda: config_facts(root, merger, dialect, result.path)), files
 
     def _merge_all(self, leaves: List[Tuple[str, object]]) -> List[Optional[Tuple[List[Fact], List[str]]]]:
         if self.jobs > 1 and len(leaves) >= PARALLEL_MERGES:
@@ -389,7 +379,7 @@ class RecipeBuilder:
             if signature is not None:
                 signature = ["launch", result.kind, result.path, signature, script.path, script.digest, launch.line,
                              repr(launch.overrides), repr(launch.flags)] if script.digest else None
-            facts = self.memo_facts(signature, lambda: self.facts_of(root, merger, result.kind, result.path))
+            facts = self.memo_facts(signature, lambda: config_facts(root, merger, result.kind, result.path))
             facts.extend(self._launch_devices(launch))
             facts.extend(self._flag_facts(launch, []))
             return Recipe(name, facts, code_pool.get(project, []), files + [script.path], is_config=True)
@@ -467,8 +457,8 @@ def config_dialect(kind: str) -> str:
 def solo_facts(root: Node, kind: str, display: str) -> List[Fact]:
     """What ``RecipeBuilder`` would find in a config that names no base and is merged over
     nothing: computed by the per-file stage, in parallel, so the recipe stage of a config
-    nobody inherits needs neither its tree nor the work (``_config_recipe`` uses it only
-    when the chain is that file alone)."""
+    nobody inherits needs neither its tree nor the work (``RecipeBuilder.build`` uses it
+    only when the chain is that file alone)."""
     return config_facts(root, Merger(), config_dialect(kind), display)
 
 

@@ -158,8 +158,6 @@ def constructor_role(value: ast.AST) -> Optional[str]:
     return None
 
 
-
-
 def file_index(ctx) -> FileIndex:
     """Built once per file (one walk of the module) and shared by every rule."""
     doc = ctx.doc

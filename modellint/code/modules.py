@@ -196,7 +196,9 @@ class FileModules:
         }
         self._resolving: set = set()
         self._nodes: Dict[int, List[ast.AST]] = {}
-        self._buffers: Optional[bool] = None
+        # ``register_buffer`` is a call that can sit in any expression: without it in the
+        # text, a class's attribute assignments are found among its statements alone
+        self._buffers = "register_buffer" in ctx.doc.text
 
     def nodes(self, func: ast.AST) -> List[ast.AST]:
         """``walk_function(func)`` as a list, computed once per function for every rule."""
@@ -297,12 +299,7 @@ class FileModules:
         return OTHER, None
 
     def _collect_assignments(self, info: ClassInfo, method_name: str, method: ast.FunctionDef) -> None:
-        # every class of the file is read: statements alone do unless ``register_buffer``
-        # (a call, anywhere in an expression) can occur
-        buffers = self._buffers
-        if buffers is None:
-            buffers = self._buffers = "register_buffer" in self.ctx.doc.text
-        for node in (self.nodes(method) if buffers else walk_statements(method)):
+        for node in (self.nodes(method) if self._buffers else walk_statements(method)):
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if node.value is None:

@@ -39,7 +39,7 @@ class PythonDocument:
         self._config: Optional[Mapping] = None
         self._folder: Optional["_ModuleFolder"] = None
         self._lines: Optional[List[str]] = None
-        self._ascii: Optional[bool] = None
+        self._ascii = text.isascii()  # then byte columns are character columns
         # analyses shared by rules for this file (code/modules.py, code/loops.py); kept on the
         # document so they go when it goes (a weak-keyed table whose values point back at the
         # document would keep every file's tree alive)
@@ -50,9 +50,7 @@ class PythonDocument:
         end_line = getattr(node, "end_lineno", None) or line
         offset = getattr(node, "col_offset", 0)
         end_offset = getattr(node, "end_col_offset", None)
-        if self._ascii is None:
-            self._ascii = self.text.isascii()
-        if self._ascii:  # bytes are characters: most files, and spans are made by the hundred thousand
+        if self._ascii:  # most files; spans are made by the hundred thousand
             return Span(self.path, line, offset + 1, end_line, (offset if end_offset is None else end_offset) + 1)
         col = self._chars(line, offset) + 1
         end_col = (self._chars(end_line, end_offset) if end_offset is not None else col - 1) + 1
