@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -13,9 +12,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from modellint import registry
 from modellint.discovery import SourcePath, discover, display_path
 from modellint.filecheck import Checker, FileResult, engine_finding, finding_from
-from modellint.findings import SEVERITY_RANK, Finding, Related
+from modellint.findings import SEVERITY_RANK, Finding
 from modellint.parsing.source import kind_of
-from modellint.provenance import Fact, Span
+from modellint.provenance import Fact
 from modellint.recipe import ProjectIndex, Recipe, build_recipes
 from modellint.settings import Settings
 

@@ -21,10 +21,10 @@ from modellint.facts.references import BaseRef, base_refs
 from modellint.findings import Finding, Related
 from modellint.parsing.limits import tree_problem
 from modellint.parsing.problems import ParseProblem
-from modellint.parsing.python_doc import PythonDocument, parse_python
+from modellint.parsing.python_doc import parse_python
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
 from modellint.parsing.source import decode, read_bytes
-from modellint.parsing.tree import Mapping, Node
+from modellint.parsing.tree import Node
 from modellint.provenance import Fact, Span
 from modellint.suppression import Suppressions, parse_suppressions
 

@@ -11,7 +11,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 _DIRECTIVE = re.compile(r"#\s*modellint:\s*(ignore|skip-file)\b(?:\[([^\]]*)\])?", re.I)
 ALL = frozenset({"*"})
