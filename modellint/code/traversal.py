@@ -14,7 +14,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from modellint.code.names import ImportTable
-from modellint.code.walk import _FIELDS, child_fields
+from modellint.code.walk import child_fields
 from modellint.parsing.python_doc import PythonDocument
 from modellint.provenance import Fact, Span
 
@@ -57,92 +57,121 @@ class PyContext:
         self.facts.append(Fact(name, value, span, key, dialect, tuple(sorted(detail.items()))))
 
 
-Dispatch = Dict[str, List[Tuple[Any, Callable]]]
+Dispatch = Dict[type, List[Tuple[Any, Callable]]]
 
 
-_METHODS: Dict[type, List[Tuple[str, str, bool]]] = {}
+_METHODS: Dict[type, List[Tuple[type, str, bool]]] = {}
 
 
-def _methods(cls: type) -> List[Tuple[str, str, bool]]:
-    """(node type, method name, is_leave) of a visitor class, computed once per class."""
+def _methods(cls: type) -> List[Tuple[type, str, bool]]:
+    """(node class, method name, is_leave) of a visitor class, computed once per class."""
     found = _METHODS.get(cls)
     if found is None:
-        found = [(attr[6:], attr, attr.startswith("leave_")) for attr in dir(cls) if attr.startswith(("visit_", "leave_"))]
+        found = []
+        for attr in dir(cls):
+            if attr.startswith(("visit_", "leave_")):
+                node_class = getattr(ast, attr[6:], None)
+                if isinstance(node_class, type) and issubclass(node_class, ast.AST):
+                    found.append((node_class, attr, attr.startswith("leave_")))
         _METHODS[cls] = found
     return found
 
 
 def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
+    """Node class → [(visitor, bound method)] for entering and for leaving a node, in visitor order."""
     enter: Dispatch = {}
     leave: Dispatch = {}
     for visitor in visitors:
-        for node_type, attr, is_leave in _methods(type(visitor)):
-            (leave if is_leave else enter).setdefault(node_type, []).append((visitor, getattr(visitor, attr)))
+        for node_class, attr, is_leave in _methods(type(visitor)):
+            (leave if is_leave else enter).setdefault(node_class, []).append((visitor, getattr(visitor, attr)))
     return enter, leave
 
 
 # a sentinel on the stack: "the node on top of the ancestor stack is finished"
 _LEAVE = object()
 
+# node classes that never have child nodes: pushing one only matters when a visitor handles it
+_CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global,
+                        ast.Nonlocal})
 
-# nodes that never have children: visiting them only matters when a visitor handles them
-_LEAVES = (ast.Name, ast.Constant)
+
+_BACKWARDS: Dict[type, Tuple[str, ...]] = {}  # node class → child_fields(cls), last first
+
+
+def _drop(tables: Sequence[Dispatch], visitor: Any) -> None:
+    # new lists, so a loop over the old one (the handlers of the current node) is not disturbed
+    for table in tables:
+        for node_class, handlers in list(table.items()):
+            kept = [pair for pair in handlers if pair[0] is not visitor]
+            if len(kept) != len(handlers):
+                table[node_class] = kept
 
 
 def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
     enter, leave = build_dispatch(visitors)
     if not enter and not leave:
         return
-    dead = set()
     ancestors = ctx.ancestors
-    AST = ast.AST
-    skip_leaves = not any(cls.__name__ in enter or cls.__name__ in leave for cls in _LEAVES)
+    AST, Attribute = ast.AST, ast.Attribute
+    handled = set(enter) | set(leave)
+    # subtrees with no handled node are not walked: childless nodes, and ``a.b`` (an attribute
+    # of a plain name, the commonest expression after names and constants) unless handled.
+    # Every handled node is still reached with all of its ancestors on the stack.
+    skip = frozenset(_CHILDLESS - handled)
+    skip_attribute = Attribute not in handled
 
-    def call(handlers, node: ast.AST) -> None:
-        for visitor, method in handlers:
-            if id(visitor) in dead:
-                continue
-            try:
-                method(node, ctx)
-            except Exception as exc:  # a broken rule must not take the file down
-                dead.add(id(visitor))
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
-                where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
-                ctx.crashes.append((visitor, f"{type(exc).__name__}: {exc} (at {where})", getattr(node, "lineno", 1)))
+    def crashed(visitor, exc: Exception, node: ast.AST) -> None:
+        # a broken rule must not take the file down: it is reported once and dropped
+        _drop((enter, leave), visitor)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+        ctx.crashes.append((visitor, f"{type(exc).__name__}: {exc} (at {where})", getattr(node, "lineno", 1)))
 
     stack: List[Any] = [ctx.doc.tree]
-    pop, push, extend = stack.pop, stack.append, stack.extend
+    pop, push = stack.pop, stack.append
     enter_get, leave_get = enter.get, leave.get
-    fields_of, cached = child_fields, _FIELDS
-    LEAVE, leaves = _LEAVE, _LEAVES
+    backwards = _BACKWARDS
+    LEAVE = _LEAVE
     while stack:
         node = pop()
         if node is LEAVE:
             node = ancestors.pop()
-            handlers = leave_get(type(node).__name__)
+            handlers = leave_get(node.__class__)
             if handlers:
-                call(handlers, node)
+                for visitor, method in handlers:
+                    try:
+                        method(node, ctx)
+                    except Exception as exc:
+                        crashed(visitor, exc, node)
             continue
-        cls = type(node)
-        handlers = enter_get(cls.__name__)
+        cls = node.__class__
+        handlers = enter_get(cls)
         if handlers:
-            call(handlers, node)
+            for visitor, method in handlers:
+                try:
+                    method(node, ctx)
+                except Exception as exc:
+                    crashed(visitor, exc, node)
         ancestors.append(node)
         push(LEAVE)
-        children = []
-        fields = cached.get(cls)
+        fields = backwards.get(cls)
         if fields is None:
-            fields = fields_of(cls)
-        # walk.children inlined (calling it here makes the whole walk ~1.5x slower), plus the
-        # leaf skip; the singleton-holding fields (``ctx``/``op``/``ops``) are not in ``fields``
+            fields = backwards[cls] = tuple(reversed(child_fields(cls)))
+        # walk.children inlined and backwards (the stack pops the first child first): a call
+        # per node makes the whole walk ~1.5x slower; the singleton-holding fields
+        # (``ctx``/``op``/``ops``) are not in ``fields``
         for field in fields:
             value = getattr(node, field, None)
             if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, AST) and not (skip_leaves and isinstance(item, leaves)):
-                        children.append(item)
-            elif isinstance(value, AST) and not (skip_leaves and isinstance(value, leaves)):
-                children.append(value)
-        if children:
-            children.reverse()
-            extend(children)
+                for item in reversed(value):
+                    kind = item.__class__
+                    if kind in skip or not isinstance(item, AST) or \
+                            (kind is Attribute and skip_attribute and item.value.__class__ in skip):
+                        continue
+                    push(item)
+            else:
+                kind = value.__class__
+                if kind in skip or not isinstance(value, AST) or \
+                        (kind is Attribute and skip_attribute and value.value.__class__ in skip):
+                    continue
+                push(value)
