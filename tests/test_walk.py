@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from modellint.code.walk import walk, walk_block_statements, walk_function, walk_statements
+from modellint.code.walk import (
+    walk,
+    walk_block_statements,
+    walk_function,
+    walk_function_inner,
+    walk_inner,
+    walk_statements,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = '''
@@ -62,11 +69,24 @@ def _block_statements(node):
     return [n for n in walk(node) if n is node or isinstance(n, kinds)]
 
 
+LEAVES = (ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal)
+
+
+def _kept(node):
+    return not isinstance(node, LEAVES) and not (isinstance(node, ast.Attribute) and isinstance(node.value, LEAVES))
+
+
+def _inner(func):
+    return [n for n in walk_function(func) if _kept(n)]
+
+
 def _check(tree):
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             assert list(walk_statements(node)) == _statements(node)
             assert list(walk_block_statements(node)) == _block_statements(node)
+            assert list(walk_function_inner(node)) == _inner(node)
+            assert list(walk_inner(node)) == [n for n in walk(node) if n is node or _kept(n)]
 
 
 def test_statements_in_walk_function_order():
@@ -80,6 +100,9 @@ def test_statements_in_walk_function_order():
                   for t in n.targets if isinstance(t, ast.Attribute)]
     # breadth first, nested scopes included (as ast.walk)
     assert everywhere == ["a", "hidden", "e", "g", "h", "j", "c", "d", "f", "i"]
+    inner = list(walk_function_inner(tree.body[0]))
+    assert len(inner) < len(list(walk_function(tree.body[0]))) / 2
+    assert sum(isinstance(n, ast.Call) for n in inner) == 2  # open(x), range(3)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="match statements")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from modellint.code.names import call_name, dotted
-from modellint.code.walk import children, walk
+from modellint.code.walk import children, walk, walk_inner
 from modellint.facts.vocabulary import OPTIMIZER_CLASSES
 
 OPTIMIZER = "optimizer"
@@ -183,8 +183,8 @@ def file_index(ctx) -> FileIndex:
                     stack.extend((_Body(part), klass) for part in [getattr(child, extra, None)] if part)
                 for handler in getattr(child, "handlers", ()):
                     stack.append((handler, klass))
-    # bindings and calls: one walk of the module
-    for node in walk(doc.tree):
+    # bindings and calls: one walk of the module (names and constants are neither)
+    for node in walk_inner(doc.tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 _bind(index, target, node.value)
@@ -195,7 +195,7 @@ def file_index(ctx) -> FileIndex:
             if name:
                 index.called.add(name)
         elif isinstance(node, (ast.With, ast.AsyncWith)) and grad_disabling_with(node):
-            for inner in walk(node):
+            for inner in walk_inner(node):
                 if isinstance(inner, ast.Call) and call_name(inner):
                     index.no_grad_calls.add(call_name(inner))
     doc.memo["file_index"] = index

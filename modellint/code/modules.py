@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from modellint.code.names import call_name, keyword
-from modellint.code.walk import walk_function, walk_statements  # noqa: F401  (walk_function re-exported: rules import it from here)
+from modellint.code.walk import walk_function, walk_function_inner, walk_statements  # noqa: F401  (walk_function re-exported: rules import it from here)
 
 # How sure we are that a class is an nn.Module.
 YES = "yes"
@@ -201,10 +201,12 @@ class FileModules:
         self._buffers = "register_buffer" in ctx.doc.text
 
     def nodes(self, func: ast.AST) -> List[ast.AST]:
-        """``walk_function(func)`` as a list, computed once per function for every rule."""
+        """The statements and expressions of a function that can be or hold a call
+        (``walk_function_inner``: no names, constants or ``a.b`` attributes), as a list
+        computed once per function for every rule. Callers look for statements and calls."""
         found = self._nodes.get(id(func))
         if found is None:
-            found = list(walk_function(func))
+            found = list(walk_function_inner(func))
             self._nodes[id(func)] = found
         return found
 

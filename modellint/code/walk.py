@@ -72,6 +72,53 @@ def walk_function(func: ast.AST) -> Iterator[ast.AST]:
                 push(child)
 
 
+# node classes that never hold child nodes
+_CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
+
+
+def _inner_children(node: ast.AST) -> List[ast.AST]:
+    """``children(node)`` without childless nodes and attributes of them."""
+    out: List[ast.AST] = []
+    leaves, Attribute = _CHILDLESS, ast.Attribute
+    fields = _FIELDS.get(node.__class__)
+    if fields is None:
+        fields = child_fields(node.__class__)
+    for name in fields:
+        value = getattr(node, name, None)
+        for item in (value if value.__class__ is list else (value,)):
+            kind = item.__class__
+            if kind in leaves or not isinstance(item, _AST) or (kind is Attribute and item.value.__class__ in leaves):
+                continue
+            out.append(item)
+    return out
+
+
+def walk_inner(node: ast.AST) -> Iterator[ast.AST]:
+    """``walk(node)`` without names, constants, other childless nodes and attributes of them
+    (``self.x``): the nodes that can be or hold a call or a statement, in the same order
+    (``node`` itself comes first whatever it is)."""
+    todo = deque([node])
+    pop, extend = todo.popleft, todo.extend
+    while todo:
+        current = pop()
+        yield current
+        extend(_inner_children(current))
+
+
+def walk_function_inner(func: ast.AST) -> Iterator[ast.AST]:
+    """``walk_function(func)`` without names, constants, other childless nodes and attributes
+    of them: the nodes that can be or hold a call or a statement, in the same order. For
+    analyses that look for statements and calls."""
+    stack = [stmt for stmt in reversed(getattr(func, "body", [])) if stmt.__class__ not in _CHILDLESS]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        yield node
+        for child in reversed(_inner_children(node)):
+            if not isinstance(child, _SCOPES):
+                push(child)
+
+
 _BLOCK_NAMES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 
 
