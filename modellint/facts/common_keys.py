@@ -18,7 +18,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, as_bool, as_number, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, any_search, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 # -- the key table ------------------------------------------------------------
@@ -215,9 +215,7 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
     for key_path, key, value, parent in walk(root):
         leaf = key_path[-1]
         low = leaf.lower()
-        ancestors = [part.lower() for part in key_path[:-1]]
-        dotted = ".".join(key_path)
-        section = ".".join(key_path[:-1])
+        ancestors, dotted, section = path_parts(key_path)
 
         entry = KEY_TABLE.get(low)
         if entry is not None:
@@ -225,7 +223,7 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
             if fact in (names.BATCH_PER_DEVICE, names.BATCH_GLOBAL):
                 if deepspeed and low in ("train_batch_size", "train_micro_batch_size_per_gpu"):
                     continue  # DeepSpeed's own meanings (modellint.facts.deepspeed)
-                if any(EVAL_SECTION.search(a) for a in ancestors):
+                if any_search(EVAL_SECTION, ancestors):
                     continue
                 _positive(facts, fact, value, dotted, dialect)
             elif fact == names.GRAD_ACCUM:
@@ -235,7 +233,7 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
             elif fact == names.WARMUP:
                 _warmup(facts, key_path, value, parent, unit, dialect)
             elif fact in (names.TOTAL_EPOCHS, names.TOTAL_ITERS):
-                if any(EVAL_SECTION.search(a) for a in ancestors) or any("warm" in a for a in ancestors):
+                if any_search(EVAL_SECTION, ancestors) or any("warm" in a for a in ancestors):
                     continue
                 if low == "num_train_epochs" and (scalar_number(_child(parent, "max_steps")) or 0) > 0 and is_hf_args(parent):
                     continue  # TrainingArguments: max_steps > 0 overrides the epoch count
@@ -500,11 +498,10 @@ def _constant_warmup(facts: List[Fact], key_path: Tuple[str, ...], value: Node, 
 
 def _model_hint(facts: List[Fact], key_path: Tuple[str, ...], value: Node, parent: Optional[Mapping], dialect: str) -> None:
     low = key_path[-1].lower()
-    ancestors = [part.lower() for part in key_path[:-1]]
+    ancestors, dotted, _ = path_parts(key_path)
     if ancestors and ancestors[0] in ("defaults", "hydra"):
         return  # Hydra group choices and Hydra's own settings name files, not models
-    dotted = ".".join(key_path)
-    if "transformer" in low and not any(EVAL_SECTION.search(a) for a in ancestors):
+    if "transformer" in low and not any_search(EVAL_SECTION, ancestors):
         if isinstance(value, Scalar) and value.value not in (None, False, 0, "", "none", "None"):
             facts.append(Fact(names.MODEL_ARCH, "transformer", value.span, dotted, dialect, (("evidence", f"key {dotted}"),)))
         elif isinstance(value, Mapping) and value.items:

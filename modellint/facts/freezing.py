@@ -26,7 +26,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, Unknown, as_bool, as_number, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, Unknown, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 _SECTION = re.compile(r"encoder|backbone", re.I)
@@ -63,7 +63,7 @@ def extract(root: Node, dialect: str) -> List[Fact]:
         low = key_path[-1].lower()
         if not isinstance(value, Mapping) and not _SECTION.search(low):
             continue  # only mappings and encoder/backbone-named flags matter
-        ancestors = [part.lower() for part in key_path[:-1]]
+        ancestors = path_parts(key_path)[0]
         if any(excluded.setdefault(a, bool(_EXCLUDED_ANCESTOR.search(a))) for a in ancestors):
             continue
         if isinstance(value, Mapping):

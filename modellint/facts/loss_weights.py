@@ -19,6 +19,7 @@ Only literal numbers become facts; KL/regularisation terms are emitted too
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import List, Optional
 
 from modellint.facts import names
@@ -96,6 +97,7 @@ def _number(node: Optional[Node]) -> Optional[float]:
     return None
 
 
+@lru_cache(maxsize=8192)  # a pure function of a key name; config keys repeat across files
 def _term_of_flat_key(key: str) -> Optional[str]:
     match = _FLAT_WEIGHT.match(key.lower())
     if not match:
@@ -113,13 +115,13 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
     for key_path, key, value, parent in walk(root):
         leaf = key_path[-1]
         low = leaf.lower()
-        parent_path = ".".join(key_path[:-1]) or "<root>"
-        dotted = ".".join(key_path)
+        # (the paths are joined only for a fact: most keys make none)
 
-        in_loss_section = any(_LOSS_SECTION.search(part) for part in key_path[:-1])
         # loss_weights: {bce: 1.0, arcface: 0.001}; criterion: {weights: {ce: 1.0, dice: 0.5}}
-        generic = low not in WEIGHT_MAPPING_KEYS and low in _GENERIC_WEIGHT_KEYS and in_loss_section
+        generic = low not in WEIGHT_MAPPING_KEYS and low in _GENERIC_WEIGHT_KEYS and \
+            any(_LOSS_SECTION.search(part) for part in key_path[:-1])
         if isinstance(value, Mapping) and (low in WEIGHT_MAPPING_KEYS or generic):
+            dotted = ".".join(key_path)
             for term_key, term_value in value.items:
                 number = _number(term_value)
                 # under a generic ``weights:`` key the terms must name losses (not class ids or names)
@@ -137,12 +139,13 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
                 weight = value.get("weight") or value.get("coef") or value.get("lambda")
             number = _number(weight)
             if number is not None:
-                facts.append(Fact(names.LOSS_WEIGHT, number, weight.span, f"{dotted}.loss_weight", dialect,
-                                  (("group", parent_path), ("term", leaf))))
+                facts.append(Fact(names.LOSS_WEIGHT, number, weight.span, ".".join(key_path) + ".loss_weight", dialect,
+                                  (("group", ".".join(key_path[:-1]) or "<root>"), ("term", leaf))))
             continue
 
         # mmseg: loss_decode=[dict(type='CrossEntropyLoss', loss_name='loss_ce', loss_weight=1.0), ...]
         if "loss" in low and isinstance(value, Sequence):
+            dotted = ".".join(key_path)
             for index, item in enumerate(value.items):
                 if not isinstance(item, Mapping):
                     continue
@@ -160,6 +163,6 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
             term = _term_of_flat_key(leaf)
             number = _number(value)
             if term is not None and number is not None:
-                facts.append(Fact(names.LOSS_WEIGHT, number, value.span, dotted, dialect,
-                                  (("group", parent_path), ("term", term))))
+                facts.append(Fact(names.LOSS_WEIGHT, number, value.span, ".".join(key_path), dialect,
+                                  (("group", ".".join(key_path[:-1]) or "<root>"), ("term", term))))
     return facts

@@ -21,7 +21,7 @@ from modellint.facts.vocabulary import (
     TYPE_KEYS,
     optimizer_family,
 )
-from modellint.parsing.tree import Mapping, Node, Scalar, Unknown, as_bool, as_number, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, Unknown, any_search, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 
@@ -55,10 +55,9 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
     for key_path, key, value, parent in walk(root):
         leaf = key_path[-1]
         low = leaf.lower()
-        dotted = ".".join(key_path)
-        ancestors = [part.lower() for part in key_path[:-1]]
+        ancestors, dotted, _ = path_parts(key_path)
 
-        if low in LR_KEYS and not any(LR_EXCLUDED_SECTIONS.search(a) for a in ancestors):
+        if low in LR_KEYS and not any_search(LR_EXCLUDED_SECTIONS, ancestors):
             number = as_number(value.value) if isinstance(value, Scalar) else None
             if number is not None:
                 facts.append(Fact(names.LR, float(number), value.span, dotted, dialect))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any, Iterator, List, Optional, Tuple
 
 from modellint.provenance import Span
@@ -148,6 +149,18 @@ class memo_walks:
 
     def __exit__(self, *exc):
         _MEMO.clear()
+
+
+@lru_cache(maxsize=1 << 16)  # key paths repeat across the configs of a run (shared bases)
+def path_parts(key_path: Tuple[str, ...]) -> Tuple[Tuple[str, ...], str, str]:
+    """(the keys above the last one, lowered; the dotted path; the dotted path above it)."""
+    return tuple(part.lower() for part in key_path[:-1]), ".".join(key_path), ".".join(key_path[:-1])
+
+
+@lru_cache(maxsize=1 << 14)
+def any_search(pattern: "re.Pattern", parts: Tuple[str, ...]) -> bool:
+    """Does ``pattern`` occur in any of ``parts`` (the lowered section names of ``path_parts``)?"""
+    return any(pattern.search(part) for part in parts)
 
 
 def walk(node: Node, path: Tuple[str, ...] = (), *, limit: int = 200_000) -> Iterator[Tuple[Tuple[str, ...], Scalar, Node, Optional[Mapping]]]:
