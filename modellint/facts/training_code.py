@@ -52,6 +52,8 @@ _STEP_WORDS = re.compile(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$
 _KL_WEIGHT_NAME = re.compile(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
 _MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
                             "pretrained_model_name_or_path", "model_arch", "network", "net"})
+_QUALIFIED_CALLS = frozenset(_TRANSFORMER_CALLS | set(_BN_CALLS) | {
+    "convert_sync_batchnorm", "from_pretrained", "Trainer", "create_scheduler", "create_scheduler_v2"})
 _DISTRIBUTIONS = frozenset({"Normal", "MultivariateNormal", "Independent", "LowRankMultivariateNormal"})
 _HF_ARGS = frozenset({"SFTConfig", "DPOConfig", "ORPOConfig", "KTOConfig", "GRPOConfig", "RewardConfig", "CPOConfig",
                       "PPOConfig", "RLOOConfig"})
@@ -288,7 +290,8 @@ class TrainingCode:
         name = call_name(node)
         if not name:
             return
-        qual = ctx.qualname(node.func) or name
+        # the qualified name is only read for these callee names (most calls are none of them)
+        qual = ctx.qualname(node.func) or name if name in _QUALIFIED_CALLS else name
         if name == "get" and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
             self._warmup_read(ctx, node, f"get({node.args[0].value!r})")
         for arg in node.args:
