@@ -249,6 +249,27 @@ def test_file_index_functions_and_calls():
     assert "run_eval" in index.no_grad_calls and "helper" not in index.no_grad_calls
 
 
+def test_file_index_walks_the_module_only_when_asked_about_bindings_or_calls():
+    doc, _ = parse_python(textwrap.dedent("""
+        import torch
+
+        opt = torch.optim.SGD(params, lr=0.1)
+        sched, other = torch.optim.lr_scheduler.StepLR(opt, 10), 3
+
+        def train():
+            with torch.no_grad():
+                evaluate()
+        """), "train.py")
+    index = loops.file_index(PyContext(doc))
+    assert "train" in index.functions and index._tree is not None  # definitions only so far
+    assert [ast.unparse(v) for v in index.bindings["opt"]] == ["torch.optim.SGD(params, lr=0.1)"]
+    assert index._tree is None  # walked once, now
+    assert [ast.unparse(v) for v in index.bindings["sched"]] == ["torch.optim.lr_scheduler.StepLR(opt, 10)"]
+    assert index.bindings["other"][0].value == 3
+    assert {"SGD", "StepLR", "no_grad", "evaluate"} <= index.called
+    assert "evaluate" in index.no_grad_calls and "SGD" not in index.no_grad_calls
+
+
 def test_name_tokens():
     assert loops.name_tokens("optG") == ["opt", "g"]
     assert loops.name_tokens("lr_scheduler2") == ["lr", "scheduler"]

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from modellint.code.names import call_name, dotted
-from modellint.code.walk import children, walk, walk_inner
+from modellint.code.walk import children, walk_inner
 from modellint.facts.vocabulary import OPTIMIZER_CLASSES
 
 OPTIMIZER = "optimizer"
@@ -85,16 +85,59 @@ def role_by_name(name: str) -> Optional[str]:
 
 
 # -- the per-file index ------------------------------------------------------
-@dataclass
 class FileIndex:
-    """Module-wide lookups: functions by name, and what each name is bound to."""
+    """Module-wide lookups: functions by name, and what each name is bound to.
 
-    functions: Dict[str, List[ast.AST]] = field(default_factory=dict)  # name → FunctionDef nodes
-    owner: Dict[int, str] = field(default_factory=dict)  # id(FunctionDef) → class name ("" at module level)
-    bindings: Dict[str, List[ast.expr]] = field(default_factory=dict)  # last target segment → values
-    called: Set[str] = field(default_factory=set)  # last segment of every called name
-    classes: Dict[str, ast.ClassDef] = field(default_factory=dict)
-    no_grad_calls: Set[str] = field(default_factory=set)  # functions called inside a no-grad block
+    The definitions are read from the statements when the index is made; the bindings and
+    calls need a walk of every expression of the module, made on the first question about
+    them (a loop without an optimizer or scheduler call never asks)."""
+
+    def __init__(self, tree: Optional[ast.AST] = None):
+        self.functions: Dict[str, List[ast.AST]] = {}  # name → FunctionDef nodes
+        self.owner: Dict[int, str] = {}  # id(FunctionDef) → class name ("" at module level)
+        self.classes: Dict[str, ast.ClassDef] = {}
+        self._tree = tree  # not walked yet
+        self._bindings: Dict[str, List[ast.expr]] = {}
+        self._called: Set[str] = set()
+        self._no_grad_calls: Set[str] = set()
+
+    @property
+    def bindings(self) -> Dict[str, List[ast.expr]]:
+        """Last target segment → the values assigned to it, in ``walk`` order."""
+        self._scan()
+        return self._bindings
+
+    @property
+    def called(self) -> Set[str]:
+        """The last segment of every called name."""
+        self._scan()
+        return self._called
+
+    @property
+    def no_grad_calls(self) -> Set[str]:
+        """Functions called inside a no-grad block."""
+        self._scan()
+        return self._no_grad_calls
+
+    def _scan(self) -> None:
+        tree, self._tree = self._tree, None
+        if tree is None:
+            return
+        # one walk of the module; names and constants are neither bindings nor calls
+        for node in walk_inner(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    _bind(self._bindings, target, node.value)
+            elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                _bind(self._bindings, node.target, node.value)
+            elif isinstance(node, ast.Call):
+                name = call_name(node)
+                if name:
+                    self._called.add(name)
+            elif isinstance(node, (ast.With, ast.AsyncWith)) and grad_disabling_with(node):
+                for inner in walk_inner(node):
+                    if isinstance(inner, ast.Call) and call_name(inner):
+                        self._no_grad_calls.add(call_name(inner))
 
     def role(self, expr_or_name) -> Optional[str]:
         name = expr_or_name if isinstance(expr_or_name, str) else receiver(expr_or_name)
@@ -159,12 +202,12 @@ def constructor_role(value: ast.AST) -> Optional[str]:
 
 
 def file_index(ctx) -> FileIndex:
-    """Built once per file (one walk of the module) and shared by every rule."""
+    """Made once per file and shared by every rule (its whole-module walk is made on demand)."""
     doc = ctx.doc
     index = doc.memo.get("file_index")
     if index is not None:
         return index
-    index = FileIndex()
+    index = FileIndex(doc.tree)
     # definitions: module level, class bodies and nested defs (statements only, cheap)
     stack: List[Tuple[ast.AST, str]] = [(doc.tree, "")]
     while stack:
@@ -183,21 +226,6 @@ def file_index(ctx) -> FileIndex:
                     stack.extend((_Body(part), klass) for part in [getattr(child, extra, None)] if part)
                 for handler in getattr(child, "handlers", ()):
                     stack.append((handler, klass))
-    # bindings and calls: one walk of the module (names and constants are neither)
-    for node in walk_inner(doc.tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                _bind(index, target, node.value)
-        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-            _bind(index, node.target, node.value)
-        elif isinstance(node, ast.Call):
-            name = call_name(node)
-            if name:
-                index.called.add(name)
-        elif isinstance(node, (ast.With, ast.AsyncWith)) and grad_disabling_with(node):
-            for inner in walk_inner(node):
-                if isinstance(inner, ast.Call) and call_name(inner):
-                    index.no_grad_calls.add(call_name(inner))
     doc.memo["file_index"] = index
     return index
 
@@ -209,15 +237,15 @@ class _Body:
         self.body = body
 
 
-def _bind(index: FileIndex, target: ast.AST, value: ast.expr) -> None:
+def _bind(bindings: Dict[str, List[ast.expr]], target: ast.AST, value: ast.expr) -> None:
     if isinstance(target, (ast.Tuple, ast.List)):
         if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
             for t, v in zip(target.elts, value.elts):
-                _bind(index, t, v)
+                _bind(bindings, t, v)
         return
     name = last(dotted(target)) if isinstance(target, (ast.Name, ast.Attribute)) else ""
     if name:
-        index.bindings.setdefault(name, []).append(value)
+        bindings.setdefault(name, []).append(value)
 
 
 # -- grad mode -----------------------------------------------------------------
