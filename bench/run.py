@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import resource
 import shutil
 import subprocess
 import sys

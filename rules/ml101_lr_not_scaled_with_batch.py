@@ -1,5 +1,5 @@
 import math
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 from modellint.facts import names
 from modellint.provenance import Fact, format_value

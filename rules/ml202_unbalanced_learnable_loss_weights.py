@@ -2,7 +2,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from modellint.code.modules import PARAMETER, FileModules, self_attr
 from modellint.code.names import call_name

@@ -12,7 +12,6 @@ from modellint.code.modules import (
     is_nn_module_class,
     parametrised_nn_call,
     self_attr,
-    walk_function,
 )
 from modellint.code.names import dotted
 from modellint.fixes import SAFE, PySource, attach, make_fix

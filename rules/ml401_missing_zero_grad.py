@@ -1,5 +1,3 @@
-import ast
-
 from modellint.code.loops import LoopRule, OPTIMIZER, analyse_loop, describe, file_index, last, loops_holding
 from modellint.rule import flag, ok
 

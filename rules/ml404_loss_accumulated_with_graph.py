@@ -9,7 +9,6 @@ from modellint.code.loops import (
     describe,
     enclosing_scope,
     file_index,
-    last,
 )
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, walk

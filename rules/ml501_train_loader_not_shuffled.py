@@ -2,7 +2,7 @@ import ast
 import re
 from typing import List, Optional
 
-from modellint.code.loops import describe, file_index, last, name_tokens, scope_nodes
+from modellint.code.loops import describe, file_index, name_tokens, scope_nodes
 from modellint.code.names import call_name, dotted, keyword
 from modellint.code.walk import walk
 from modellint.rule import CodeRule, flag, ok

@@ -3,7 +3,6 @@
 import json
 import os
 
-import pytest
 from click.testing import CliRunner
 
 from modellint import engine

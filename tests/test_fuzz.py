@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modellint import engine, registry

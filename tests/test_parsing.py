@@ -1,14 +1,12 @@
 """Parsers: positions for every value, safe YAML, shell words, Python configs as data."""
 
-import os
-
 import pytest
 
 from modellint.parsing.json_doc import parse_json
 from modellint.parsing.python_doc import parse_python
 from modellint.parsing.shell_doc import parse_shell
 from modellint.parsing.source import decode
-from modellint.parsing.tree import Mapping, Scalar, Unknown, as_number, walk
+from modellint.parsing.tree import Mapping, Unknown, as_number, walk
 from modellint.parsing.yaml_doc import parse_yaml
 
 

@@ -23,10 +23,10 @@ flag names (``freeze_backbone: true`` next to ``backbone: resnet50``).
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, Unknown, as_bool, as_number, path_parts, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 _SECTION = re.compile(r"encoder|backbone", re.I)

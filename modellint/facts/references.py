@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown
+from modellint.parsing.tree import Mapping, Node, Scalar, Sequence
 from modellint.provenance import Span
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence
