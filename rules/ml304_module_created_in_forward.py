@@ -10,7 +10,7 @@ from modellint.code.modules import (
     parametrised_nn_call,
     self_attr,
 )
-from modellint.code.walk import children
+from modellint.code.walk import inner_children
 from modellint.rule import CodeRule, flag, ok
 
 
@@ -286,6 +286,6 @@ def _expr_calls(node, flag_value: bool) -> Iterator[Tuple[ast.Call, bool]]:
         current = stack.pop()
         if isinstance(current, ast.Call):
             yield current, flag_value
-        for child in children(current):
+        for child in inner_children(current):  # names and constants hold no calls
             if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 stack.append(child)

@@ -11,7 +11,7 @@ from modellint.code.loops import (
     file_index,
 )
 from modellint.code.names import call_name, dotted
-from modellint.code.walk import children, walk
+from modellint.code.walk import children, walk, walk_block_statements
 from modellint.fixes import SAFE, PySource, attach, make_fix
 from modellint.rule import fixes, flag, ok
 
@@ -394,7 +394,7 @@ def _returned_for_backward(target: str, summary) -> bool:
         return False
     if summary.of("backward", "step"):
         return False
-    for node in walk(func):
+    for node in walk_block_statements(func):  # a return is a statement
         if isinstance(node, ast.Return) and node.value is not None and dotted(node.value) == target:
             return True
     return False

@@ -40,7 +40,7 @@ from modellint.code.modules import (
     walk_function,
 )
 from modellint.code.modules import OTHER as OTHER_KIND
-from modellint.code.walk import children, walk
+from modellint.code.walk import inner_children, walk
 
 ZERO = "zero"
 LEARNED = "learned"
@@ -218,7 +218,7 @@ class LocalFlow:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 self._on_call(current, self)
-            for child in children(current):
+            for child in inner_children(current):  # names and constants hold no calls
                 if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                     stack.append(child)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from modellint.code.names import call_name, dotted
-from modellint.code.walk import children, walk_inner
+from modellint.code.walk import children, inner_children, walk_inner
 from modellint.facts.vocabulary import OPTIMIZER_CLASSES
 
 OPTIMIZER = "optimizer"
@@ -425,7 +425,7 @@ class _Walker:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 calls.append(current)
-            for child in children(current):
+            for child in inner_children(current):  # names and constants hold no calls
                 if isinstance(child, ast.stmt):
                     continue  # statements are walked by ``stmt`` with their guards
                 stack.append(child)

@@ -76,8 +76,9 @@ def walk_function(func: ast.AST) -> Iterator[ast.AST]:
 _CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
 
 
-def _inner_children(node: ast.AST) -> List[ast.AST]:
-    """``children(node)`` without childless nodes and attributes of them."""
+def inner_children(node: ast.AST) -> List[ast.AST]:
+    """``children(node)`` without childless nodes and attributes of them: the children
+    that can be or hold a call or a statement."""
     out: List[ast.AST] = []
     leaves, Attribute = _CHILDLESS, ast.Attribute
     fields = _FIELDS.get(node.__class__)
@@ -102,7 +103,7 @@ def walk_inner(node: ast.AST) -> Iterator[ast.AST]:
     while todo:
         current = pop()
         yield current
-        extend(_inner_children(current))
+        extend(inner_children(current))
 
 
 def walk_function_inner(func: ast.AST) -> Iterator[ast.AST]:
@@ -114,7 +115,7 @@ def walk_function_inner(func: ast.AST) -> Iterator[ast.AST]:
     while stack:
         node = pop()
         yield node
-        for child in reversed(_inner_children(node)):
+        for child in reversed(inner_children(node)):
             if not isinstance(child, _SCOPES):
                 push(child)
 
