@@ -267,7 +267,6 @@ class LossAccumulatedWithGraph(LoopRule):
         backwarded_here = _backwarded([e for e in info.events if not e.helper])
         data_loop = any(not e.helper for e in info.of("backward", "step")) or (
             not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200))))
-        called_without_grad = isinstance(scope, ast.FunctionDef) and scope.name in index.no_grad_calls
         assigned_in_loop = {t for e in info.events if e.kind in ("assign", "accumulate") and not e.helper for t in e.targets}
         over_data = not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200)))
         for event in appends if over_data else ():  # a list of losses only grows without bound over a dataset
@@ -299,7 +298,8 @@ class LossAccumulatedWithGraph(LoopRule):
             if found is None:
                 continue
             name, strong = found
-            if not strong and (not data_loop or called_without_grad):
+            # (the no-grad callers need a walk of the whole file: asked last)
+            if not strong and (not data_loop or (isinstance(scope, ast.FunctionDef) and scope.name in index.no_grad_calls)):
                 continue
             why = (f"`{name}` is passed to `.backward()`" if strong
                    else f"`{name}` comes from a loss call and gradients are on here")
