@@ -228,11 +228,13 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                     self._block(handler.body, state, ctx, function, False)
 
     def _assign(self, target, value, stmt, state, ctx, module_level: bool) -> None:
-        label = _target_label(target)
-        if label and label.rsplit(".", 1)[-1].lower() in CODE_WEIGHT_TARGETS and not (module_level and self._config_module):
-            self._weight_mapping(label, value, stmt, ctx)
+        is_name = isinstance(target, ast.Name)
+        # the last segment of ``_target_label(target)``, without building the label
+        last = target.id if is_name else target.attr if isinstance(target, ast.Attribute) else ""
+        if last and last.lower() in CODE_WEIGHT_TARGETS and not (module_level and self._config_module):
+            self._weight_mapping(_target_label(target), value, stmt, ctx)
             return
-        if not isinstance(target, ast.Name):
+        if not is_name:
             return
         name = target.id
         self._defs[name] = value
