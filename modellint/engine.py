@@ -196,6 +196,18 @@ def _death(exitcode: Optional[int]) -> str:
     return f"exit code {exitcode}"
 
 
+def _chunks(indices: List[int], jobs: int) -> List[List[int]]:
+    """Work for the pool, big pieces first and smaller ones towards the end (guided
+    scheduling): few round trips, and no worker left alone with a long last piece."""
+    chunks = []
+    start = 0
+    while start < len(indices):
+        size = max(1, min(64, (len(indices) - start) // (jobs * 4)))
+        chunks.append(indices[start:start + size])
+        start += size
+    return chunks
+
+
 def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
                    cache_dir: Optional[str], errors: List[str]) -> Dict[int, FileResult]:
     import shutil
@@ -209,8 +221,7 @@ def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: D
     try:
         while remaining:
             broken = False
-            size = max(1, min(64, len(remaining) // (jobs * 8) or 1))
-            chunks = [remaining[i:i + size] for i in range(0, len(remaining), size)]
+            chunks = _chunks(remaining, jobs)
             try:
                 with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                                          initargs=(list(enabled), options, cache_dir, progress_dir)) as pool:
