@@ -330,7 +330,10 @@ def main() -> None:
                      "    optimizer.step()\n    optimizer.zero_grad()\n")
     entry = shutil.which("modellint")
     launcher = [entry] if entry and not entry.startswith(os.path.expanduser("~/.pyenv/shims")) else version[:3]
+    # the interpreter's own start, measured alongside: the part of the latency no code of ours can remove
     print("single-file latency (whole process, median of 5, bytecode cached): "
+          f"bare interpreter ({os.path.basename(sys.executable)} -c pass) "
+          f"{latency([sys.executable, '-c', 'pass'], probe_dir, env):.2f} s; "
           f"--version {latency(launcher + ['--version'], probe_dir, env):.2f} s; "
           f"one YAML file {latency(launcher + ['check', '--no-cache', 'train.yaml'], probe_dir, env):.2f} s; "
           f"one Python file {latency(launcher + ['check', '--no-cache', 'train.py'], probe_dir, env):.2f} s")
