@@ -16,6 +16,7 @@ from modellint.findings import SEVERITY_RANK, Finding
 from modellint.parsing.source import kind_of
 from modellint.provenance import Fact
 from modellint.recipe import ProjectIndex, Recipe, build_recipes
+from modellint.scheduling import guided_chunks
 from modellint.settings import Settings
 
 PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
@@ -196,18 +197,6 @@ def _death(exitcode: Optional[int]) -> str:
     return f"exit code {exitcode}"
 
 
-def _chunks(indices: List[int], jobs: int) -> List[List[int]]:
-    """Work for the pool, big pieces first and smaller ones towards the end (guided
-    scheduling): few round trips, and no worker left alone with a long last piece."""
-    chunks = []
-    start = 0
-    while start < len(indices):
-        size = max(1, min(64, (len(indices) - start) // (jobs * 4)))
-        chunks.append(indices[start:start + size])
-        start += size
-    return chunks
-
-
 def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
                    cache_dir: Optional[str], errors: List[str]) -> Dict[int, FileResult]:
     import shutil
@@ -221,7 +210,7 @@ def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: D
     try:
         while remaining:
             broken = False
-            chunks = _chunks(remaining, jobs)
+            chunks = guided_chunks(remaining, jobs)
             try:
                 with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                                          initargs=(list(enabled), options, cache_dir, progress_dir)) as pool:

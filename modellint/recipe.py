@@ -526,12 +526,13 @@ def _merge_in_forks(builder: "RecipeBuilder", leaves) -> Optional[list]:
     import warnings
     from concurrent.futures import ProcessPoolExecutor
 
+    from modellint.scheduling import guided_chunks
+
     if not sys.platform.startswith("linux"):
         return None
     global _FORKED
     _FORKED = (builder, leaves)
-    size = max(8, len(leaves) // (builder.jobs * 4))
-    chunks = [list(range(i, min(i + size, len(leaves)))) for i in range(0, len(leaves), size)]
+    chunks = guided_chunks(range(len(leaves)), builder.jobs)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # 3.12+: a DeprecationWarning when threads exist

@@ -210,13 +210,13 @@ def test_stdin(tmp_path):
 
 
 def test_pool_work_is_cut_big_first_and_small_at_the_end():
-    from modellint.engine import _chunks
+    from modellint.scheduling import guided_chunks
 
     for count in (0, 1, 7, 30, 500, 2710):
-        chunks = _chunks(list(range(count)), 2)
+        chunks = guided_chunks(list(range(count)), 2)
         assert [i for chunk in chunks for i in chunk] == list(range(count))
         sizes = [len(chunk) for chunk in chunks]
         assert all(0 < size <= 64 for size in sizes)
         assert sizes == sorted(sizes, reverse=True)  # a long piece never comes last
-    sizes = [len(chunk) for chunk in _chunks(list(range(2710)), 2)]
+    sizes = [len(chunk) for chunk in guided_chunks(list(range(2710)), 2)]
     assert sizes[0] == 64 and sizes[-1] == 1 and len(sizes) < 100
