@@ -47,14 +47,18 @@ def children(node: ast.AST) -> List[ast.AST]:
     return out
 
 
-def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.walk(node)`` (breadth first, the node itself first) without the singletons."""
+def _breadth_first(node: ast.AST, children_of) -> Iterator[ast.AST]:
     todo = deque([node])
     pop, extend = todo.popleft, todo.extend
     while todo:
         current = pop()
         yield current
-        extend(children(current))
+        extend(children_of(current))
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk(node)`` (breadth first, the node itself first) without the singletons."""
+    return _breadth_first(node, children)
 
 
 def walk_function(func: ast.AST) -> Iterator[ast.AST]:
@@ -98,12 +102,7 @@ def walk_inner(node: ast.AST) -> Iterator[ast.AST]:
     """``walk(node)`` without names, constants, other childless nodes and attributes of them
     (``self.x``): the nodes that can be or hold a call or a statement, in the same order
     (``node`` itself comes first whatever it is)."""
-    todo = deque([node])
-    pop, extend = todo.popleft, todo.extend
-    while todo:
-        current = pop()
-        yield current
-        extend(inner_children(current))
+    return _breadth_first(node, inner_children)
 
 
 def walk_function_inner(func: ast.AST) -> Iterator[ast.AST]:
