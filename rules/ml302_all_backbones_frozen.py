@@ -1,5 +1,6 @@
 import ast
 import re
+from functools import lru_cache
 from typing import Dict, List, Optional, Set, Tuple
 
 from modellint.code.loops import (
@@ -34,6 +35,11 @@ _TRAININGISH = re.compile(r"freeze|frozen|setup|build|init|prepare|configure|tra
 _ENTRY = re.compile(r"^_?(main|run|train|fit|cli|app|train_\w+|run_\w+|main_\w+)$")
 _MODEL_VAR = re.compile(r"^(model|net|network|classifier|student|detector|segmentor)$", re.I)
 _BUILD_METHODS = re.compile(r"^(__init__|__post_init__|setup|build\w*|_build\w*|_init\w*|init_\w*|_make\w*|make_\w*|create\w*|_create\w*)$")
+
+
+@lru_cache(maxsize=4096)  # asked for every call of every file; callee names repeat
+def _trainingish(name: str) -> bool:
+    return bool(_TRAININGISH.search(name))
 
 
 def _is_encoder_attr(name: str) -> bool:
@@ -314,7 +320,7 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
 
     def visit_Call(self, node: ast.Call, ctx) -> None:
         name = call_name(node)
-        if name and _TRAININGISH.search(name):
+        if name and _trainingish(name):
             self._called.add(name)
         if name != "requires_grad_" or not isinstance(node.func, ast.Attribute):
             return

@@ -15,7 +15,8 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Dict, Optional, Set
+from bisect import bisect_left
+from typing import Dict, List, Optional, Set
 
 from modellint.code.names import call_name, dotted, keyword
 from modellint.code.walk import walk
@@ -48,6 +49,7 @@ _MU = frozenset({"mu", "mean", "z_mean", "q_mu", "mu_q", "posterior_mean", "mus"
 _LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "z_logvar", "logvar_z", "log_variance",
                      "log_sigma2", "log_var_z", "lv", "logsigma2"})
 _LATENT_WORDS = re.compile(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
+_VAE_WORDS = re.compile(r"logvar|log_var|log_sigma2|logsigma2|free|kl")
 _STEP_WORDS = re.compile(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
 _KL_WEIGHT_NAME = re.compile(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
 _MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
@@ -100,7 +102,7 @@ class TrainingCode:
         self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
-        self._lines = ctx.doc.text.splitlines()
+        self._vae_lines = _lines_with(_VAE_WORDS, ctx.doc.text.lower())
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:
@@ -167,10 +169,11 @@ class TrainingCode:
             return
         if ctx.enclosing(ast.FunctionDef, ast.AsyncFunctionDef) is not None:
             return  # walked with its enclosing function
-        lines = self._lines[func.lineno - 1:getattr(func, "end_lineno", None) or func.lineno]
-        segment = "\n".join(lines).lower()
-        if not any(word in segment for word in ("logvar", "log_var", "log_sigma2", "logsigma2", "free", "kl")):
-            return  # a cheap look at the text before walking the tree
+        # a cheap look at the text before walking the tree: does a line of the function name
+        # a log-variance, free bits or a KL term?
+        first = bisect_left(self._vae_lines, func.lineno)
+        if first == len(self._vae_lines) or self._vae_lines[first] > (getattr(func, "end_lineno", None) or func.lineno):
+            return
         seen: Set[str] = set()
         has_exp = has_square = False
         for node in walk(func):
@@ -684,3 +687,15 @@ def attributable(recipe, anchor_fact, evidence) -> list:
         return list(evidence)
     prefix = anchor.rstrip(os.sep) + os.sep
     return [f for f in evidence if os.path.normpath(f.span.path).startswith(prefix)]
+
+
+def _lines_with(pattern: "re.Pattern", text: str) -> List[int]:
+    """The numbers (as ``ast`` counts them, from 1) of the lines where ``pattern`` occurs, in order."""
+    lines: List[int] = []
+    line, counted = 1, 0
+    for match in pattern.finditer(text):
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
