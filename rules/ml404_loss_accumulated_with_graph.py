@@ -13,6 +13,7 @@ from modellint.code.loops import (
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, walk, walk_block_statements
 from modellint.fixes import SAFE, PySource, attach, make_fix
+from modellint.parsing.python_doc import any_line_within, line_numbers
 from modellint.rule import fixes, flag, ok
 
 # methods that give back a plain number or a tensor cut from the graph
@@ -30,6 +31,8 @@ FUNCTIONAL_LOSSES = frozenset({
 })
 _LOSS_NAME = re.compile(r"loss|criterion", re.I)
 _DATA_ITER = re.compile(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
+
+_GROWING = re.compile(r"\+|append")  # what every sum (``+``, ``+=``) and append is written with
 
 
 class LossAccumulatedWithGraph(LoopRule):
@@ -253,6 +256,13 @@ class LossAccumulatedWithGraph(LoopRule):
         return any(word in text for word in ("loss", "Loss", "criterion", "backward", "entropy", "kl_div"))
 
     def _check(self, loop, ctx) -> None:
+        # a loop whose own lines have no ``+`` and no ``append`` neither sums nor appends
+        # (the only events judged below); then the loop analysis is not needed for this rule
+        lines = ctx.doc.memo.get("ml404.lines")
+        if lines is None:
+            lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.text)
+        if not any_line_within(lines, loop):
+            return
         info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below
         accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets
                          and not e.helper]

@@ -15,8 +15,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from bisect import bisect_left
-from typing import Dict, List, Optional, Set
+from typing import Dict, Optional, Set
 
 from modellint.code.names import call_name, dotted, keyword
 from modellint.code.walk import walk
@@ -29,6 +28,7 @@ from modellint.facts.common_keys import (
     scheduler_warmup,
 )
 from modellint.facts.vocabulary import ADAPTIVE
+from modellint.parsing.python_doc import any_line_within, line_numbers
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
                                 "TransformerDecoderLayer", "MultiheadAttention", "scaled_dot_product_attention"})
@@ -102,7 +102,7 @@ class TrainingCode:
         self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
-        self._vae_lines = _lines_with(_VAE_WORDS, ctx.doc.text.lower())
+        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.text.lower())
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:
@@ -171,8 +171,7 @@ class TrainingCode:
             return  # walked with its enclosing function
         # a cheap look at the text before walking the tree: does a line of the function name
         # a log-variance, free bits or a KL term?
-        first = bisect_left(self._vae_lines, func.lineno)
-        if first == len(self._vae_lines) or self._vae_lines[first] > (getattr(func, "end_lineno", None) or func.lineno):
+        if not any_line_within(self._vae_lines, func):
             return
         seen: Set[str] = set()
         has_exp = has_square = False
@@ -687,15 +686,3 @@ def attributable(recipe, anchor_fact, evidence) -> list:
         return list(evidence)
     prefix = anchor.rstrip(os.sep) + os.sep
     return [f for f in evidence if os.path.normpath(f.span.path).startswith(prefix)]
-
-
-def _lines_with(pattern: "re.Pattern", text: str) -> List[int]:
-    """The numbers (as ``ast`` counts them, from 1) of the lines where ``pattern`` occurs, in order."""
-    lines: List[int] = []
-    line, counted = 1, 0
-    for match in pattern.finditer(text):
-        line += text.count("\n", counted, match.start())
-        counted = match.start()
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from bisect import bisect_left
 from typing import Any, Dict, List, Optional, Tuple
 
 from modellint.parsing.problems import ParseProblem
@@ -29,6 +30,24 @@ def _untemplate(text: str) -> str:
         return inner.center(width)
 
     return _BASE_TEMPLATE.sub(repl, text)
+
+
+def line_numbers(pattern: "re.Pattern", text: str) -> List[int]:
+    """The numbers (from 1, as ``ast`` counts lines) of the lines where ``pattern`` occurs, in order."""
+    lines: List[int] = []
+    line, counted = 1, 0
+    for match in pattern.finditer(text):
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+def any_line_within(lines: List[int], node: ast.AST) -> bool:
+    """Is one of ``lines`` (sorted, from ``line_numbers``) among the lines ``node`` spans?"""
+    first = bisect_left(lines, node.lineno)
+    return first < len(lines) and lines[first] <= (getattr(node, "end_lineno", None) or node.lineno)
 
 
 class PythonDocument:
