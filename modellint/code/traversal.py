@@ -14,7 +14,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from modellint.code.names import ImportTable
-from modellint.code.walk import child_fields
+from modellint.code.walk import CHILDLESS, child_fields
 from modellint.parsing.python_doc import PythonDocument
 from modellint.provenance import Fact, Span
 
@@ -90,11 +90,6 @@ def build_dispatch(visitors: Sequence[Any]) -> Tuple[Dispatch, Dispatch]:
 # a sentinel on the stack: "the node on top of the ancestor stack is finished"
 _LEAVE = object()
 
-# node classes that never have child nodes: pushing one only matters when a visitor handles it
-_CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global,
-                        ast.Nonlocal})
-
-
 _BACKWARDS: Dict[type, Tuple[str, ...]] = {}  # node class → child_fields(cls), last first
 
 
@@ -117,7 +112,7 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
     # subtrees with no handled node are not walked: childless nodes, and ``a.b`` (an attribute
     # of a plain name, the commonest expression after names and constants) unless handled.
     # Every handled node is still reached with all of its ancestors on the stack.
-    skip = frozenset(_CHILDLESS - handled)
+    skip = frozenset(CHILDLESS - handled)  # pushing a childless node only matters when it is handled
     skip_attribute = Attribute not in handled
 
     def crashed(visitor, exc: Exception, node: ast.AST) -> None:

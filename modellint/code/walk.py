@@ -77,14 +77,14 @@ def walk_function(func: ast.AST) -> Iterator[ast.AST]:
 
 
 # node classes that never hold child nodes
-_CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
+CHILDLESS = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
 
 
 def inner_children(node: ast.AST) -> List[ast.AST]:
     """``children(node)`` without childless nodes and attributes of them: the children
     that can be or hold a call or a statement."""
     out: List[ast.AST] = []
-    leaves, Attribute = _CHILDLESS, ast.Attribute
+    leaves, Attribute = CHILDLESS, ast.Attribute
     fields = _FIELDS.get(node.__class__)
     if fields is None:
         fields = child_fields(node.__class__)
@@ -109,7 +109,7 @@ def walk_function_inner(func: ast.AST) -> Iterator[ast.AST]:
     """``walk_function(func)`` without names, constants, other childless nodes and attributes
     of them: the nodes that can be or hold a call or a statement, in the same order. For
     analyses that look for statements and calls."""
-    stack = [stmt for stmt in reversed(getattr(func, "body", [])) if stmt.__class__ not in _CHILDLESS]
+    stack = [stmt for stmt in reversed(getattr(func, "body", [])) if stmt.__class__ not in CHILDLESS]
     pop, push = stack.pop, stack.append
     while stack:
         node = pop()
