@@ -26,7 +26,7 @@ import re
 from typing import Dict, List, Tuple
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, as_bool, as_number, path_parts, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, any_search, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 _SECTION = re.compile(r"encoder|backbone", re.I)
@@ -58,13 +58,12 @@ Flag = Tuple[Tuple[str, ...], Scalar, Node]
 def extract(root: Node, dialect: str) -> List[Fact]:
     sections: Dict[Tuple[str, ...], Tuple[Scalar, Mapping]] = {}
     flags: List[Flag] = []
-    excluded: Dict[str, bool] = {}
     for key_path, key, value, parent in walk(root):
         low = key_path[-1].lower()
         if not isinstance(value, Mapping) and not _SECTION.search(low):
             continue  # only mappings and encoder/backbone-named flags matter
         ancestors = path_parts(key_path)[0]
-        if any(excluded.setdefault(a, bool(_EXCLUDED_ANCESTOR.search(a))) for a in ancestors):
+        if any_search(_EXCLUDED_ANCESTOR, ancestors):
             continue
         if isinstance(value, Mapping):
             if _CONTAINER.match(low):

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import List, Optional
 
 from modellint.facts import names
-from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, as_number, walk
+from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, as_number, path_parts, walk
 from modellint.provenance import Fact
 
 # Keys whose mapping value holds one weight per loss term.
@@ -115,13 +115,13 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
     for key_path, key, value, parent in walk(root):
         leaf = key_path[-1]
         low = leaf.lower()
-        # (the paths are joined only for a fact: most keys make none)
+        # (the dotted paths are asked for only for a fact: most keys make none)
 
         # loss_weights: {bce: 1.0, arcface: 0.001}; criterion: {weights: {ce: 1.0, dice: 0.5}}
         generic = low not in WEIGHT_MAPPING_KEYS and low in _GENERIC_WEIGHT_KEYS and \
             any(_LOSS_SECTION.search(part) for part in key_path[:-1])
         if isinstance(value, Mapping) and (low in WEIGHT_MAPPING_KEYS or generic):
-            dotted = ".".join(key_path)
+            dotted = path_parts(key_path)[1]
             for term_key, term_value in value.items:
                 number = _number(term_value)
                 # under a generic ``weights:`` key the terms must name losses (not class ids or names)
@@ -139,13 +139,14 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
                 weight = value.get("weight") or value.get("coef") or value.get("lambda")
             number = _number(weight)
             if number is not None:
-                facts.append(Fact(names.LOSS_WEIGHT, number, weight.span, ".".join(key_path) + ".loss_weight", dialect,
-                                  (("group", ".".join(key_path[:-1]) or "<root>"), ("term", leaf))))
+                _, dotted, section = path_parts(key_path)
+                facts.append(Fact(names.LOSS_WEIGHT, number, weight.span, dotted + ".loss_weight", dialect,
+                                  (("group", section or "<root>"), ("term", leaf))))
             continue
 
         # mmseg: loss_decode=[dict(type='CrossEntropyLoss', loss_name='loss_ce', loss_weight=1.0), ...]
         if "loss" in low and isinstance(value, Sequence):
-            dotted = ".".join(key_path)
+            dotted = path_parts(key_path)[1]
             for index, item in enumerate(value.items):
                 if not isinstance(item, Mapping):
                     continue
@@ -163,6 +164,7 @@ def extract(root: Node, dialect: str = "plain") -> List[Fact]:
             term = _term_of_flat_key(leaf)
             number = _number(value)
             if term is not None and number is not None:
-                facts.append(Fact(names.LOSS_WEIGHT, number, value.span, ".".join(key_path), dialect,
-                                  (("group", ".".join(key_path[:-1]) or "<root>"), ("term", term))))
+                _, dotted, section = path_parts(key_path)
+                facts.append(Fact(names.LOSS_WEIGHT, number, value.span, dotted, dialect,
+                                  (("group", section or "<root>"), ("term", term))))
     return facts
