@@ -155,13 +155,8 @@ def walk_block_statements(node: ast.AST) -> Iterator[ast.AST]:
     and the statements, except handlers and match cases below it. A statement's
     ancestors are all statements (or handlers, cases), so its depth and its place
     among the statements of its level are those ``walk`` gives it."""
-    todo = deque([node])
-    pop, append = todo.popleft, todo.append
-    while todo:
-        current = pop()
-        yield current
-        for name in _BLOCKS[current.__class__]:
-            block = getattr(current, name, None)
-            if block:
-                for child in block:
-                    append(child)
+    return _breadth_first(node, _block_children)
+
+
+def _block_children(node: ast.AST) -> List[ast.AST]:
+    return [child for name in _BLOCKS[node.__class__] for child in (getattr(node, name, None) or ())]
