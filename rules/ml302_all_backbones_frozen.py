@@ -236,8 +236,8 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
         self._called: Set[str] = set()
         text = ctx.doc.text
         # cheap text pre-filters
-        lowered = text.lower()  # a case-insensitive regex over the whole text costs ten times more
-        self._encoders = "encoder" in lowered or "backbone" in lowered
+        # (a case-insensitive regex over the whole text costs ten times more)
+        self._encoders = "encoder" in ctx.doc.lowered or "backbone" in ctx.doc.lowered
         self._no_grad = "no_grad" in text or "inference_mode" in text
         self._freezing = "requires_grad" in text
 
@@ -623,7 +623,7 @@ def _reachable(ctx, func):
             return False
     if func.name in ("__init__", "__post_init__") or func.name in index.called or _ENTRY.match(func.name):
         return True
-    return f"call:{func.name}" if _TRAININGISH.search(func.name) else False
+    return f"call:{func.name}" if _trainingish(func.name) else False
 
 
 def _trains(ctx, func) -> bool:

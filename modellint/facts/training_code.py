@@ -102,7 +102,7 @@ class TrainingCode:
         self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
-        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.text.lower())
+        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.lowered)
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:

@@ -59,10 +59,18 @@ class PythonDocument:
         self._folder: Optional["_ModuleFolder"] = None
         self._lines: Optional[List[str]] = None
         self._ascii = text.isascii()  # then byte columns are character columns
+        self._lowered: Optional[str] = None
         # analyses shared by rules for this file (code/modules.py, code/loops.py); kept on the
         # document so they go when it goes (a weak-keyed table whose values point back at the
         # document would keep every file's tree alive)
         self.memo: Dict[str, Any] = {}
+
+    @property
+    def lowered(self) -> str:
+        """The text in lower case, made once for every visitor that asks."""
+        if self._lowered is None:
+            self._lowered = self.text.lower()
+        return self._lowered
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1)
