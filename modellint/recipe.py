@@ -28,7 +28,7 @@ from modellint.facts import names
 from modellint.facts.extractors import extract_all
 from modellint.facts.launch import Launch, parse_launches
 from modellint.facts.references import BaseRef
-from modellint.facts.training_code import is_test_file
+from modellint.facts.evidence import is_test_file
 from modellint.merge import Merger, nest, resolve_base_templates, scalar_from_text
 from modellint.parsing.tree import Mapping, Node, Scalar, as_number
 from modellint.provenance import Fact, Span

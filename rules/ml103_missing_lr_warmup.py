@@ -2,7 +2,7 @@ import re
 from typing import List, Optional, Tuple
 
 from modellint.facts import names
-from modellint.facts.training_code import attributable, is_test_file
+from modellint.facts.evidence import attributable, is_test_file
 from modellint.facts.vocabulary import ADAPTIVE, SCALE_FREE, SGD_LIKE, optimizer_family
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok

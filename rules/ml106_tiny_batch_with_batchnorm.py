@@ -2,7 +2,7 @@ from typing import List, Optional, Tuple
 
 from modellint.facts import names
 from modellint.facts.common_keys import norm_kind
-from modellint.facts.training_code import attributable, is_test_file
+from modellint.facts.evidence import attributable, is_test_file
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok
 

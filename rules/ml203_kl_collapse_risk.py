@@ -1,7 +1,7 @@
 from typing import Dict, List, Optional
 
 from modellint.facts import names
-from modellint.facts.training_code import attributable, is_test_file
+from modellint.facts.evidence import attributable, is_test_file
 from modellint.provenance import Fact, format_value
 from modellint.rule import Option, RecipeRule, flag, ok
 
