@@ -6,22 +6,16 @@ recipe stage."""
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from modellint import registry
-from modellint.code.traversal import PyContext, traverse
-from modellint.code.walk import walk
-from modellint.facts.extractors import code_fact_visitors
 from modellint.facts.references import BaseRef, base_refs
 from modellint.findings import Finding, Related
 from modellint.parsing.limits import tree_problem
 from modellint.parsing.problems import ParseProblem
-from modellint.parsing.python_doc import parse_python
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
 from modellint.parsing.source import decode, read_bytes
 from modellint.parsing.tree import Node
@@ -30,6 +24,10 @@ from modellint.suppression import Suppressions, parse_suppressions
 
 # Fix runs (modellint/fixes.py) re-lint text changed in memory: absolute path → bytes read instead of the file
 OVERLAY: Dict[str, bytes] = {}
+# The machinery of Python files (the traversal, the code fact visitors, the code rules and
+# the analyses they import) is imported by the first Python file a process reads: a run
+# over configs alone never loads it.
+
 # rules' text pre-filters (CodeRule.wants); tests turn them off to show they never drop a finding
 PREFILTER = True
 
@@ -67,6 +65,8 @@ class FileResult:
         packed = state.pop("_packed_roots", None)
         if roots is not None:  # unpacked here: pack it, once for the cache and the transfer alike
             if packed is None or packed[0] is not roots:
+                import pickle
+
                 packed = (roots, pickle.dumps(roots, protocol=pickle.HIGHEST_PROTOCOL) if roots else b"")
                 self.__dict__["_packed_roots"] = packed
             state["_roots_blob"] = packed[1]
@@ -81,13 +81,21 @@ class FileResult:
         if name != "roots":
             raise AttributeError(name)
         blob = self.__dict__.pop("_roots_blob", b"")
+        import pickle
+
         roots = pickle.loads(blob) if blob else []
         self.__dict__["roots"] = roots
         return roots
 
 
+try:  # hashlib would load OpenSSL first (a sixth of a one-file run's start) for a hash it does not provide
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover - a Python built without its own BLAKE2
+    from hashlib import blake2b as _blake2b
+
+
 def content_digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return _blake2b(data, digest_size=16).hexdigest()
 
 
 def engine_finding(code: str, path: str, message: str, line: int = 1, column: int = 1, severity: str = "", help: str = "") -> Finding:
@@ -129,7 +137,16 @@ class Checker:
     """Rules instantiated once per process and reused for every file."""
 
     def __init__(self, enabled: Sequence[str], options: Dict[str, Dict[str, Any]]):
-        self.code_rules = [cls(options.get(cls.code, {})) for cls in registry.code_rules(enabled)]
+        self._enabled = list(enabled)
+        self._options = options
+        self._code_rules: Optional[list] = None
+
+    @property
+    def code_rules(self) -> list:
+        """Made for the first Python file, so a run over configs imports no code rule."""
+        if self._code_rules is None:
+            self._code_rules = [cls(self._options.get(cls.code, {})) for cls in registry.code_rules(self._enabled)]
+        return self._code_rules
 
     def check_path(self, path: str, display: str, kind: str, cache=None) -> FileResult:
         data = OVERLAY.get(os.path.abspath(path)) if OVERLAY else None
@@ -189,6 +206,11 @@ class Checker:
         return result
 
     def _python(self, text: str, result: FileResult) -> None:
+        from modellint.code.traversal import PyContext, traverse
+        from modellint.code.walk import walk
+        from modellint.facts.extractors import code_fact_visitors
+        from modellint.parsing.python_doc import parse_python
+
         doc, problems = parse_python(text, result.path)
         if doc is None:
             result.findings.extend(_problem_finding(result.path, p) for p in problems)

@@ -20,7 +20,6 @@ libcst is imported only in ``verify_python``: a plain lint never loads it.
 from __future__ import annotations
 
 import ast
-import difflib
 import os
 import re
 import tempfile
@@ -343,6 +342,8 @@ class FixOutcome:
         return sorted(p for p, t in self.texts.items() if t != self.originals.get(p))
 
     def diff(self) -> str:
+        import difflib  # rules import this module for their fix helpers; only --diff needs difflib
+
         out = []
         for path in self.changed:
             before = self.originals[path].splitlines(keepends=True)

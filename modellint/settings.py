@@ -6,7 +6,6 @@ name, so a typo never silently disables a check (ruff does the same).
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ class UsageError(Exception):
 
 
 def _closest(word: str, choices: Sequence[str]) -> str:
+    import difflib  # only for a usage error
+
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
@@ -46,7 +47,7 @@ class Settings:
     root: str = field(default_factory=os.getcwd)
 
     def enabled_codes(self) -> List[str]:
-        codes = list(registry.all_rules())
+        codes = registry.codes()
         chosen = []
         selectors = self.select + self.extend_select
         for code in codes:
@@ -60,7 +61,7 @@ class Settings:
         return self.rule_options.get(code, {})
 
     def validate(self) -> None:
-        known = list(registry.all_rules())
+        known = registry.codes()
         for where, selectors in (("select", self.select), ("ignore", self.ignore), ("extend-select", self.extend_select)):
             for selector in selectors:
                 check_selector(selector, known, where)
@@ -69,13 +70,12 @@ class Settings:
                 raise UsageError(f"per-file-ignores['{pattern}'] must be a list of codes")
             for code in codes:
                 check_selector(code, known, f"per-file-ignores['{pattern}']")
-        rules = registry.all_rules()
         for code, options in self.rule_options.items():
-            if code not in rules:
+            if code not in known:
                 raise UsageError(f"unknown rule '{code}' in [tool.modellint.rules]{_closest(code, known)}")
             if not isinstance(options, dict):
                 raise UsageError(f"[tool.modellint.rules.{code}] must be a table")
-            valid = {opt.name: opt for opt in rules[code].options}
+            valid = {opt.name: opt for opt in registry.get(code).options}
             for name, value in options.items():
                 if name not in valid:
                     hint = _closest(name, list(valid)) or (f" (options: {', '.join(valid)})" if valid else " (this rule has no options)")

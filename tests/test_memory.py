@@ -5,6 +5,7 @@ import gc
 import weakref
 
 from modellint import filecheck, registry
+from modellint.parsing import python_doc
 
 MODEL = '''
 import torch
@@ -41,7 +42,7 @@ def train(model, loader, optimizer, criterion, scheduler):
 
 def test_syntax_trees_are_freed_after_each_file(monkeypatch):
     documents = []
-    parse = filecheck.parse_python
+    parse = python_doc.parse_python
 
     def tracking(text, path):
         doc, problems = parse(text, path)
@@ -49,7 +50,7 @@ def test_syntax_trees_are_freed_after_each_file(monkeypatch):
             documents.append(weakref.ref(doc))
         return doc, problems
 
-    monkeypatch.setattr(filecheck, "parse_python", tracking)
+    monkeypatch.setattr(python_doc, "parse_python", tracking)  # filecheck imports it per Python file
     checker = filecheck.Checker(list(registry.all_rules()), {})
     # with the collector off, only reference counting frees: a reference cycle through a
     # document (a rule's recursive closure over ``ctx``, a memo pointing back) keeps it alive

@@ -53,3 +53,39 @@ def test_every_subpackage_is_installed():
             package = os.path.relpath(folder, root).replace(os.sep, ".")
             assert package in listed, f"{package} is missing from [tool.setuptools] packages"
     assert "modellint.rules" in listed
+
+
+def test_every_rule_module_is_a_catalogue_code():
+    """The registry finds modules through the catalogue: a module under rules/ that no
+    catalogue entry names would never be loaded."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    modules = {name[:-3] for name in os.listdir(os.path.join(root, "rules"))
+               if name.endswith(".py") and not name.startswith("_")}
+    named = {registry.module_name(code).rsplit(".", 1)[1] for code in CATALOGUE}
+    assert modules == named
+    assert registry.codes() == sorted(CATALOGUE)
+
+
+def test_rule_kind_tables_match_the_classes():
+    """A run imports code rules and recipe rules from these tables alone; a rule left out
+    of its table would silently never run."""
+    from modellint.rule import CodeRule, RecipeRule
+
+    rules = registry.all_rules()
+    assert registry.CODE_RULE_CODES == {c for c, cls in rules.items() if issubclass(cls, CodeRule)}
+    assert registry.RECIPE_RULE_CODES == {c for c, cls in rules.items() if issubclass(cls, RecipeRule)}
+    enabled = list(rules)
+    assert [cls.code for cls in registry.code_rules(enabled)] == sorted(registry.CODE_RULE_CODES)
+    assert [cls.code for cls in registry.recipe_rules(enabled)] == sorted(registry.RECIPE_RULE_CODES)
+    assert registry.code_rules(["ML101", "ML301", "ML999"]) == [rules["ML301"]]
+    assert registry.recipe_rules(["ML101", "ML301", "ML999"]) == [rules["ML101"]]
+
+
+def test_get_is_case_insensitive_and_rejects_unknown_codes():
+    import pytest
+
+    assert registry.get("ml101") is registry.get("ML101")
+    with pytest.raises(KeyError):
+        registry.get("ML100")
