@@ -204,6 +204,10 @@ def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: D
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    _WORKER.prepare({source.kind for source in sources})
+    import gc
+
+    gc.freeze()  # the modules just imported join the rest of start-up (see _tune_gc)
     results: Dict[int, FileResult] = {}
     remaining = list(range(len(sources)))
     progress_dir = tempfile.mkdtemp(prefix="modellint-workers-")

@@ -205,12 +205,17 @@ class Checker:
                 _suppression_ranges(root, result.suppressions)
         return result
 
-    def _python(self, text: str, result: FileResult) -> None:
-        from modellint.code.traversal import PyContext, traverse
-        from modellint.code.walk import walk
-        from modellint.facts.extractors import code_fact_visitors
-        from modellint.parsing.python_doc import parse_python
+    def prepare(self, kinds) -> None:
+        """Import what files of these kinds need, before a pool forks its workers: they then
+        share the parent's modules instead of each importing its own."""
+        if "python" in kinds:
+            _python_machinery()[3]()  # the code fact visitors' modules
+            self.code_rules  # noqa: B018 - imports and makes them
+        for kind in set(kinds) & {"yaml", "json", "toml"}:
+            _config_parser(kind)
 
+    def _python(self, text: str, result: FileResult) -> None:
+        PyContext, traverse, walk, code_fact_visitors, parse_python = _python_machinery()
         doc, problems = parse_python(text, result.path)
         if doc is None:
             result.findings.extend(_problem_finding(result.path, p) for p in problems)
@@ -239,6 +244,15 @@ class Checker:
             result.roots = [view] if tree_problem([view]) is None else []
             _link(result)
         doc.release()
+
+
+def _python_machinery():
+    from modellint.code.traversal import PyContext, traverse
+    from modellint.code.walk import walk
+    from modellint.facts.extractors import code_fact_visitors
+    from modellint.parsing.python_doc import parse_python
+
+    return PyContext, traverse, walk, code_fact_visitors, parse_python
 
 
 def _link(result: FileResult) -> None:

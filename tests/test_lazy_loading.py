@@ -70,3 +70,25 @@ def test_a_python_file_loads_the_code_rules(tmp_path):
     findings, loaded = _loaded(tmp_path, "train.py")
     assert "ML401" in {f["code"] for f in findings}
     assert set(PYTHON_ONLY) <= loaded, sorted(set(PYTHON_ONLY) - loaded)
+
+
+POOL_PROBE = textwrap.dedent("""
+    import json, os, sys
+    from modellint import engine
+    from modellint.settings import Settings
+    os.chdir(sys.argv[1])
+    engine.run(["."], Settings(), jobs=2)
+    sys.stdout.write(json.dumps(sorted(m for m in sys.modules if m.startswith("modellint"))))
+""")
+
+
+def test_the_parent_imports_the_python_machinery_before_forking_workers(tmp_path):
+    """Forked workers share the parent's modules; imported after the fork, each worker
+    would import its own copy of the code rules and analyses."""
+    from modellint.engine import PARALLEL_THRESHOLD
+
+    write_files(tmp_path, [(f"pkg/mod_{i}.py", f"X = {i}\n") for i in range(PARALLEL_THRESHOLD + 2)])
+    proc = subprocess.run([sys.executable, "-c", POOL_PROBE, str(tmp_path)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
+    loaded = set(json.loads(proc.stdout))
+    assert set(PYTHON_ONLY) <= loaded, sorted(set(PYTHON_ONLY) - loaded)
