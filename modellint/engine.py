@@ -46,7 +46,7 @@ _PROGRESS_FD: Optional[int] = None  # in a pool worker: a file holding the index
 
 
 def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Optional[str] = None,
-                 progress_dir: Optional[str] = None) -> None:
+                 progress_dir: Optional[str] = None, tune_gc: bool = True) -> None:
     global _WORKER, _CACHE, _PROGRESS_FD
     _WORKER = Checker(enabled, options)
     _PROGRESS_FD = None
@@ -57,7 +57,8 @@ def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Op
         from modellint.cache import Cache, salt
 
         _CACHE = Cache(cache_dir, salt(enabled, options))
-    _tune_gc()
+    if tune_gc:
+        _tune_gc()
 
 
 _GC_TUNED = False
@@ -92,7 +93,8 @@ def _check_one(source: SourcePath) -> FileResult:
 def _check_files(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
                  cache_dir: Optional[str] = None) -> Tuple[List[FileResult], List[str]]:
     errors: List[str] = []
-    _init_worker(enabled, options, cache_dir)
+    # a few files leave the collector little to do: its start-up pass would cost more
+    _init_worker(enabled, options, cache_dir, tune_gc=len(sources) >= PARALLEL_THRESHOLD)
     if jobs <= 1 or len(sources) < PARALLEL_THRESHOLD:
         return [_check_one(source) for source in sources], errors
     known: Dict[int, FileResult] = {}
@@ -157,7 +159,7 @@ def _in_progress(progress_dir: str) -> List[int]:
 
 def _isolated_main(connection, source: SourcePath, enabled: Sequence[str], options: Dict[str, Dict],
                    cache_dir: Optional[str]) -> None:
-    _init_worker(enabled, options, cache_dir)
+    _init_worker(enabled, options, cache_dir, tune_gc=False)  # one file
     result = _check_one(source)
     try:
         connection.send(result)
@@ -346,7 +348,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
     results: List[FileResult] = []
     if stdin is not None:
         kind = kind_of(stdin.filename) or "python"
-        _init_worker(enabled, options)
+        _init_worker(enabled, options, tune_gc=False)  # one file
         display = display_path(stdin.filename)
         results.append(_WORKER.check_bytes(stdin.data, display, kind))
         absolute = {display: os.path.abspath(stdin.filename)}
@@ -367,7 +369,7 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
         if kind is None or not os.path.isfile(path):
             return None
         if _WORKER is None:
-            _init_worker(enabled, options)
+            _init_worker(enabled, options, tune_gc=False)
         result = _WORKER.check_path(path, display_path(path), kind, _CACHE)
         loaded[result.path] = result
         return result
