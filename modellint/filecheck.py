@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from modellint import registry
 from modellint.facts.references import BaseRef, base_refs
 from modellint.findings import Finding, Related
+from modellint.lazy_re import lazy
 from modellint.parsing.limits import tree_problem
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.shell_doc import ShellDocument, parse_shell
@@ -31,8 +32,8 @@ OVERLAY: Dict[str, bytes] = {}
 # rules' text pre-filters (CodeRule.wants); tests turn them off to show they never drop a finding
 PREFILTER = True
 
-_HYDRA_PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
-_CONFIG_MODULE = re.compile(r"config|cfg|settings|hparams|hyperparam|params", re.I)
+_HYDRA_PACKAGE = lazy(r"^#\s*@package\s+(\S+)", re.M)
+_CONFIG_MODULE = lazy(r"config|cfg|settings|hparams|hyperparam|params", re.I)
 
 
 @dataclass

@@ -26,11 +26,13 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from modellint.lazy_re import lazy
+
 SAFE = "safe"
 UNSAFE = "unsafe"
 MAX_PASSES = 10
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_LINE = lazy(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 # -- building fixes (used by rules while linting) ------------------------------

@@ -29,6 +29,7 @@ from modellint.facts.extractors import extract_all
 from modellint.facts.launch import Launch, parse_launches
 from modellint.facts.references import BaseRef
 from modellint.facts.evidence import is_test_file
+from modellint.lazy_re import lazy
 from modellint.merge import Merger, nest, resolve_base_templates, scalar_from_text
 from modellint.parsing.tree import Mapping, Node, Scalar, as_number
 from modellint.provenance import Fact, Span
@@ -36,7 +37,7 @@ from modellint.provenance import Fact, Span
 PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "README.md", "README.rst")
 CONFIG_KINDS = ("yaml", "json", "toml")
 MAX_DEPTH = 32
-_LAYOUT = re.compile(r"_(\d+)xb(\d+)[_\-.]")
+_LAYOUT = lazy(r"_(\d+)xb(\d+)[_\-.]")
 
 
 class FactPool(list):

@@ -13,7 +13,9 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
-_DIRECTIVE = re.compile(r"#\s*modellint:\s*(ignore|skip-file)\b(?:\[([^\]]*)\])?", re.I)
+from modellint.lazy_re import lazy
+
+_DIRECTIVE = lazy(r"#\s*modellint:\s*(ignore|skip-file)\b(?:\[([^\]]*)\])?", re.I)
 ALL = frozenset({"*"})
 SKIP_FILE_LINES = 10
 

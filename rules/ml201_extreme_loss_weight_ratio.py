@@ -11,11 +11,12 @@ from modellint.facts.loss_weights import (
     is_regularisation_term,
     term_tokens,
 )
+from modellint.lazy_re import lazy
 from modellint.provenance import format_value
 from modellint.rule import CodeRule, Option, RecipeRule, flag, ok
 
 # Names of a variable/function that holds or returns a training objective.
-LOSS_TARGET = re.compile(r"loss|objective|criterion", re.I)
+LOSS_TARGET = lazy(r"loss|objective|criterion", re.I)
 # Code weight mappings: the config keys plus ``self.loss_weights`` style attributes.
 CODE_WEIGHT_TARGETS = WEIGHT_MAPPING_KEYS
 

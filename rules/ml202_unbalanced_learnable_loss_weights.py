@@ -7,12 +7,13 @@ from typing import Dict, List, Optional, Tuple
 from modellint.code.modules import PARAMETER, FileModules, self_attr
 from modellint.code.names import call_name
 from modellint.code.walk import children, walk
+from modellint.lazy_re import lazy
 from modellint.provenance import format_value
 from modellint.rule import CodeRule, Option, flag, ok
 
 # Names that say "a learnable loss weight" (log-variance, sigma, task weight).
-WEIGHT_PARAM_NAME = re.compile(r"log_?s|log_?var|log_?sigma|sigma|uncert|loss|weight|task|precision|lambda|balance|^s_|^w_|_s$", re.I)
-LOSS_LIKE = re.compile(r"loss|bce|\bce\b|_ce\b|^ce_|mse|nll|arcface|focal|dice|triplet|contrastive|giou|iou|l1|l2|"
+WEIGHT_PARAM_NAME = lazy(r"log_?s|log_?var|log_?sigma|sigma|uncert|loss|weight|task|precision|lambda|balance|^s_|^w_|_s$", re.I)
+LOSS_LIKE = lazy(r"loss|bce|\bce\b|_ce\b|^ce_|mse|nll|arcface|focal|dice|triplet|contrastive|giou|iou|l1|l2|"
                        r"recon|rec_|cls|reg|seg|det|kl|ctc|criterion|err", re.I)
 # Operations a value goes through only to be logged or displayed.
 LOGGING_OPS = frozenset({"item", "detach", "cpu", "tolist", "numpy", "data", "print", "log", "log_dict", "add_scalar",

@@ -17,6 +17,7 @@ from modellint.code.modules import (
 )
 from modellint.code.names import dotted
 from modellint.fixes import UNSAFE, PySource, attach, edit, make_fix
+from modellint.lazy_re import lazy
 from modellint.rule import CodeRule, fixes, flag, ok
 
 # Keywords that carry the decoder's query/target input.
@@ -24,9 +25,9 @@ QUERY_KEYWORDS = ("tgt", "query", "queries", "x", "inputs_embeds", "decoder_inpu
                   "hidden_states", "decoder_input", "dec_input")
 # Arguments whose name says "positional/learned query": DETR's ``query_pos=query_embed``,
 # Deformable-DETR's positional ``query_embed``, anchors and reference points.
-LEARNED_QUERY_ARG = re.compile(r"(^|[_.])pos(ition)?(_|$|[A-Z.]|itional)|query_?emb|query_?feat|refpoint|reference_point|anchor", re.I)
+LEARNED_QUERY_ARG = lazy(r"(^|[_.])pos(ition)?(_|$|[A-Z.]|itional)|query_?emb|query_?feat|refpoint|reference_point|anchor", re.I)
 # Attributes whose name contains "decoder" but that are not query decoders.
-NOT_A_QUERY_DECODER = re.compile(r"embed|norm|proj|pred|pos|head", re.I)
+NOT_A_QUERY_DECODER = lazy(r"embed|norm|proj|pred|pos|head", re.I)
 # Callables named like decoders that build rather than run one.
 BUILDER_PREFIX = ("build", "make", "get", "create", "init")
 
@@ -623,7 +624,7 @@ def _short(node) -> str:
 
 # -- the unsafe fix: learned queries instead of zeros ------------------------------------
 # Names that say "batch": such a size is never the number of query slots.
-BATCH_NAME = re.compile(r"^(b|bs|bsz|nb|n_b)$|batch", re.I)
+BATCH_NAME = lazy(r"^(b|bs|bsz|nb|n_b)$|batch", re.I)
 
 
 class _QueryFix:

@@ -13,28 +13,29 @@ from modellint.code.loops import (
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, walk, walk_block_statements
 from modellint.facts import names
+from modellint.lazy_re import lazy
 from modellint.provenance import Fact
 from modellint.rule import CodeRule, RecipeRule, flag, ok
 
 # names of functions a file calls that may freeze encoders elsewhere (kept apart from ``names.FREEZE``)
 CALLS = "freeze.calls"
-_ENCODER_ATTR = re.compile(r"encoder|backbone", re.I)
-_NOT_ENCODER_ATTR = re.compile(r"pos(ition)?(al)?_?enc|label_?enc|tokeni[sz]er|one_?hot|ordinal|_cfg$|config|_name$|"
+_ENCODER_ATTR = lazy(r"encoder|backbone", re.I)
+_NOT_ENCODER_ATTR = lazy(r"pos(ition)?(al)?_?enc|label_?enc|tokeni[sz]er|one_?hot|ordinal|_cfg$|config|_name$|"
                                r"_type$|_dim$|_dims$|_channels$|_lr$|_path$|freeze|frozen|_out$|_feats?$|_features$|"
                                r"_output|_outputs$|_hidden|_mask$|_kwargs$", re.I)
 # frozen by design: momentum/EMA/teacher copies that follow the trained encoder
-_SHADOW_ATTR = re.compile(r"momentum|(^|_)ema(_|$)|teacher|(^|_)target(_|$)|_k$|key_enc|shadow|(^|_)avg(_|$)|average|"
+_SHADOW_ATTR = lazy(r"momentum|(^|_)ema(_|$)|teacher|(^|_)target(_|$)|_k$|key_enc|shadow|(^|_)avg(_|$)|average|"
                           r"mean_teacher|(^|_)frozen(_|$)|(^|_)ref(_|$)|reference|(^|_)old(_|$)|(^|_)prev(ious)?(_|$)", re.I)
-_LINEAR_PROBE = re.compile(r"linear|probe|lineval|linprobe|linear_eval|frozen", re.I)
+_LINEAR_PROBE = lazy(r"linear|probe|lineval|linprobe|linear_eval|frozen", re.I)
 _KNOWN_BASES = frozenset({"Module", "LightningModule", "PreTrainedModel", "ModelMixin", "BaseModule", "object",
                           "ABC", "Generic"})
-_EXPORTISH = re.compile(r"export|onnx|torchscript|trace|jit|deploy|infer|predict|eval|test|convert|quantiz|benchmark|"
+_EXPORTISH = lazy(r"export|onnx|torchscript|trace|jit|deploy|infer|predict|eval|test|convert|quantiz|benchmark|"
                         r"profil|demo|visuali[sz]|serve|serving|summary|count_param|flops", re.I)
-_TRAININGISH = re.compile(r"freeze|frozen|setup|build|init|prepare|configure|train|fit|main|run|load|create|make|get_model|"
+_TRAININGISH = lazy(r"freeze|frozen|setup|build|init|prepare|configure|train|fit|main|run|load|create|make|get_model|"
                           r"finetune|fine_tune", re.I)
-_ENTRY = re.compile(r"^_?(main|run|train|fit|cli|app|train_\w+|run_\w+|main_\w+)$")
-_MODEL_VAR = re.compile(r"^(model|net|network|classifier|student|detector|segmentor)$", re.I)
-_BUILD_METHODS = re.compile(r"^(__init__|__post_init__|setup|build\w*|_build\w*|_init\w*|init_\w*|_make\w*|make_\w*|create\w*|_create\w*)$")
+_ENTRY = lazy(r"^_?(main|run|train|fit|cli|app|train_\w+|run_\w+|main_\w+)$")
+_MODEL_VAR = lazy(r"^(model|net|network|classifier|student|detector|segmentor)$", re.I)
+_BUILD_METHODS = lazy(r"^(__init__|__post_init__|setup|build\w*|_build\w*|_init\w*|init_\w*|_make\w*|make_\w*|create\w*|_create\w*)$")
 
 
 @lru_cache(maxsize=4096)  # asked for every call of every file; callee names repeat

@@ -13,6 +13,7 @@ from modellint.code.loops import (
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, walk, walk_block_statements
 from modellint.fixes import SAFE, PySource, attach, make_fix
+from modellint.lazy_re import lazy
 from modellint.parsing.python_doc import any_line_within, line_numbers
 from modellint.rule import fixes, flag, ok
 
@@ -29,10 +30,10 @@ FUNCTIONAL_LOSSES = frozenset({
     "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
     "multilabel_soft_margin_loss", "multi_margin_loss", "sigmoid_focal_loss",
 })
-_LOSS_NAME = re.compile(r"loss|criterion", re.I)
-_DATA_ITER = re.compile(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
+_LOSS_NAME = lazy(r"loss|criterion", re.I)
+_DATA_ITER = lazy(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
 
-_GROWING = re.compile(r"\+|append")  # what every sum (``+``, ``+=``) and append is written with
+_GROWING = lazy(r"\+|append")  # what every sum (``+``, ``+=``) and append is written with
 
 
 class LossAccumulatedWithGraph(LoopRule):

@@ -5,6 +5,7 @@ from typing import List, Optional
 from modellint.code.loops import describe, file_index, name_tokens, scope_nodes
 from modellint.code.names import call_name, dotted, keyword
 from modellint.code.walk import walk
+from modellint.lazy_re import lazy
 from modellint.rule import CodeRule, flag, ok
 
 TRAIN_TOKENS = frozenset({"train", "training", "trainset", "traindata", "trainds", "traindl", "trainloader",
@@ -12,9 +13,9 @@ TRAIN_TOKENS = frozenset({"train", "training", "trainset", "traindata", "trainds
 EVAL_TOKENS = frozenset({"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev", "pred",
                          "predict", "prediction", "infer", "inference", "calib", "calibration", "holdout",
                          "valset", "testset", "valloader", "testloader", "query", "gallery", "benchmark"})
-_ITERABLE = re.compile(r"iterable|webdataset|\bwds\b|stream|shard|shuffle", re.I)
+_ITERABLE = lazy(r"iterable|webdataset|\bwds\b|stream|shard|shuffle", re.I)
 # synthetic data has no stored order to break up
-_SYNTHETIC = re.compile(r"random|fake|dummy|synthetic|mock|^randn?$|^rand_?like|^randint|^randn_like", re.I)
+_SYNTHETIC = lazy(r"random|fake|dummy|synthetic|mock|^randn?$|^rand_?like|^randint|^randn_like", re.I)
 # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
 POSITIONS = {"batch_size": 1, "shuffle": 2, "sampler": 3, "batch_sampler": 4}
 

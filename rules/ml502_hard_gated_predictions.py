@@ -5,6 +5,7 @@ from typing import Optional, Set, Tuple
 from modellint.code.loops import describe, name_tokens, value_before
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import walk
+from modellint.lazy_re import lazy
 from modellint.rule import CodeRule, flag, ok
 
 PREDICTION_WORDS = frozenset({"pred", "preds", "prediction", "predictions", "prob", "probs", "proba", "probability",
@@ -18,8 +19,8 @@ SHAPE_METHODS = frozenset({"unsqueeze", "reshape", "view", "astype", "float", "l
                            "double", "half", "cpu", "numpy", "detach", "expand_as", "expand", "view_as", "squeeze",
                            "type_as"})
 SHAPE_FUNCTIONS = frozenset({"expand_dims", "asarray", "array", "reshape"})
-_THRESHOLD_TEXT = re.compile(r"[<>]=?\s*\(?\s*([\w.]*(thr|thresh|cutoff)\w*|0?\.\d+|1\b)", re.I)
-_EXCLUDED_FUNCTIONS = re.compile(r"^(forward|__call__|loss|compute_loss|.*_loss)$")
+_THRESHOLD_TEXT = lazy(r"[<>]=?\s*\(?\s*([\w.]*(thr|thresh|cutoff)\w*|0?\.\d+|1\b)", re.I)
+_EXCLUDED_FUNCTIONS = lazy(r"^(forward|__call__|loss|compute_loss|.*_loss)$")
 
 
 class HardGatedPredictions(CodeRule):

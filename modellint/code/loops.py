@@ -29,6 +29,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, inner_children, walk_inner
 from modellint.facts.vocabulary import OPTIMIZER_CLASSES
+from modellint.lazy_re import lazy
 
 OPTIMIZER = "optimizer"
 SCHEDULER = "scheduler"
@@ -41,8 +42,8 @@ SCHEDULER_CLASSES = frozenset({
     "WarmupCosineLR", "WarmupMultiStepLR", "GradualWarmupScheduler",
 })
 PLATEAU_CLASSES = frozenset({"ReduceLROnPlateau", "PlateauLRScheduler"})
-_SCHEDULER_FACTORY = re.compile(r"^(get_\w*schedule\w*|create_scheduler\w*|build_lr_scheduler|build_scheduler|make_scheduler)$")
-_ZERO_CALL = re.compile(r"^_?(zero_?grads?|clear_?grads?|reset_?grads?|zero_gradients|zero_optim\w*)$", re.I)
+_SCHEDULER_FACTORY = lazy(r"^(get_\w*schedule\w*|create_scheduler\w*|build_lr_scheduler|build_scheduler|make_scheduler)$")
+_ZERO_CALL = lazy(r"^_?(zero_?grads?|clear_?grads?|reset_?grads?|zero_gradients|zero_optim\w*)$", re.I)
 _GRAD_DISABLING = frozenset({"no_grad", "inference_mode"})
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 MAX_HELPER_DEPTH = 2

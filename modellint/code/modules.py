@@ -19,12 +19,12 @@ how sure they need to be.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from modellint.code.names import call_name, keyword
 from modellint.code.walk import walk_function, walk_function_inner, walk_statements  # noqa: F401  (walk_function re-exported: rules import it from here)
+from modellint.lazy_re import lazy
 
 # How sure we are that a class is an nn.Module.
 YES = "yes"
@@ -59,14 +59,14 @@ PARAMETER_CALLS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter
 # Names of classes from other files that are almost surely modules. Used only
 # where a rule opts in (``loose``): a list of ``ResBlock(...)`` in a module is
 # a list of modules even when ``ResBlock`` is imported from ``.layers``.
-MODULE_NAME_HINT = re.compile(
+MODULE_NAME_HINT = lazy(
     r"(Block|Layer|Conv(\d[dD]?)?([A-Z][A-Za-z0-9]*)?|Linear|Head|Encoder|Decoder|Net|Network|Module|Attention|"
     r"Attn|MLP|Mlp|FFN|Embedding|Embed|Norm|Transformer|Backbone|Stage|Bottleneck|Cell|LSTM|GRU|RNN|Model|Neck|"
     r"Pool(\d[dD])?|Upsample|Downsample|Projector|Projection|Classifier|Adapter)\d*$"
 )
 
 # ...but not these (``ConvConfig``, ``HeadSpec``, ``ModelOutput``).
-NOT_MODULE_NAME_HINT = re.compile(r"(Config|Cfg|Spec|Params|Args|Options|Builder|Factory|Registry|Output|Outputs|"
+NOT_MODULE_NAME_HINT = lazy(r"(Config|Cfg|Spec|Params|Args|Options|Builder|Factory|Registry|Output|Outputs|"
                                   r"Result|Results|Info|State|Meta|Type|Mode|Enum)$")
 
 # torch.nn classes that own parameters when constructed with their defaults

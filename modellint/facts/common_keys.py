@@ -18,6 +18,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from modellint.facts import names
+from modellint.lazy_re import lazy
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, any_search, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
@@ -64,7 +65,7 @@ for _keys, _fact, _unit in (
         KEY_TABLE[_key] = (_fact, _unit)
 
 # KL annealing / beta warmup (a VAE's KL weight ramped up from 0)
-KL_ANNEAL_KEY = re.compile(
+KL_ANNEAL_KEY = lazy(
     r"^(kl|kld|beta)_?(anneal|annealing|warmup|warm_up|ramp|rampup|cycle|cyclical|schedule_steps|start|increase)"
     r"|^(anneal|annealing|warmup|ramp)_?(kl|kld|beta)"
     r"|^(kl_)?anneal_(steps|epochs|iters|rate|cycles)$|^capacity_max_iter$|^c_stop_iter$|^cyclical_kl|^kl_cycle"
@@ -72,10 +73,10 @@ KL_ANNEAL_KEY = re.compile(
     re.I)
 
 # sections whose keys describe evaluation, not training
-EVAL_SECTION = re.compile(r"(^|_|\.)(val|valid|validation|eval|evaluation|test|testing|inference|infer|predict|"
+EVAL_SECTION = lazy(r"(^|_|\.)(val|valid|validation|eval|evaluation|test|testing|inference|infer|predict|"
                           r"prediction|benchmark|calib|calibration)(_|$|\.|s$)", re.I)
 # sections where ``beta`` is not a KL weight
-NOT_KL_SECTION = re.compile(r"optim|adam|ema|momentum|dpo|ppo|orpo|kto|grpo|simpo|rlhf|reward|policy|rl_|"
+NOT_KL_SECTION = lazy(r"optim|adam|ema|momentum|dpo|ppo|orpo|kto|grpo|simpo|rlhf|reward|policy|rl_|"
                             r"smooth|focal|bbox|loss_box|tversky|diffusion|noise|sampler|scheduler|augment|mixup|"
                             r"cutmix|lamb|lion|quant|prune|distill", re.I)
 # config roots of preference/RL training, whose ``beta`` is the DPO/KL-penalty coefficient
@@ -84,27 +85,27 @@ RL_MARKERS = frozenset({"ref_model", "reference_model", "reward_model", "ppo_epo
                         "policy", "critic", "rlhf", "sft_model"})
 
 # -- model families -------------------------------------------------------------
-TRANSFORMER_NAME = re.compile(
+TRANSFORMER_NAME = lazy(
     r"transformer|attention|(^|[^a-z])(vit|deit|beit|swin|bert|gpt|detr|t5|bart|llama|mistral|mixtral|qwen|gemma|"
     r"falcon|bloom|opt-\d|phi-?\d|whisper|wav2vec2|hubert|conformer|perceiver|dino|dinov2|clip|siglip|eva)"
     r"|bert|gpt|vit_|vit-|swin|detr|former(s)?($|[^a-z])|roberta|deberta|electra|xlnet|llama|mistral|qwen|"
     r"gemma|mamba_attn|dit[-_]|mae_vit|maskformer|segformer",
     re.I)
-CNN_NAME = re.compile(
+CNN_NAME = lazy(
     r"^(torchvision\.models\.)?(resnet|resnext|wide_resnet|wrn|vgg|alexnet|densenet|mobilenet|efficientnet|"
     r"regnet|shufflenet|squeezenet|mnasnet|inception|googlenet|darknet|cspdarknet|convnext|lenet|unet|"
     r"simple_?dense_?net|mlp|lstm|gru|rnn|tcn|resnet\d+|r\d+|build_resnet_backbone|build_resnet_fpn_backbone)"
     r"([^a-z].*)?$",
     re.I)
-VAE_NAME = re.compile(r"vae|variational_?auto_?encoder|VariationalAutoencoder", re.I)
+VAE_NAME = lazy(r"vae|variational_?auto_?encoder|VariationalAutoencoder", re.I)
 # VQ-VAE / VQGAN: ``beta`` is the commitment cost of the codebook, not a KL weight
-VQ_NAME = re.compile(r"vq[-_]?(vae|gan)|vector_?quanti[sz]", re.I)
+VQ_NAME = lazy(r"vq[-_]?(vae|gan)|vector_?quanti[sz]", re.I)
 MODEL_KEYS = frozenset({"model", "model_name", "model_name_or_path", "arch", "architecture", "model_type",
                         "backbone", "net", "network", "encoder", "decoder", "meta_architecture", "model_arch",
                         "model_id", "pretrained_model_name_or_path", "base_model"})
 PART_KEYS = frozenset({"backbone", "encoder", "decoder", "neck", "head", "decode_head", "text_encoder",
                        "image_encoder", "vision_encoder", "generator"})
-MODEL_SECTIONS = re.compile(r"^(model|backbone|net|network|encoder|decoder|generator|arch|architecture|"
+MODEL_SECTIONS = lazy(r"^(model|backbone|net|network|encoder|decoder|generator|arch|architecture|"
                             r"model_params|model_cfg|model_config|model_args)$", re.I)
 TYPE_KEYS = frozenset({"type", "name", "class_path", "_target_", "cls", "arch", "model_name"})
 ATTENTION_KEYS = frozenset({"num_attention_heads", "n_head", "n_heads", "nheads", "num_heads", "attention_heads",

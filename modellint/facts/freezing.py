@@ -26,15 +26,16 @@ import re
 from typing import Dict, List, Tuple
 
 from modellint.facts import names
+from modellint.lazy_re import lazy
 from modellint.parsing.tree import Mapping, Node, Scalar, any_search, as_bool, as_number, path_parts, walk
 from modellint.provenance import Fact
 
-_SECTION = re.compile(r"encoder|backbone", re.I)
-_NOT_SECTION = re.compile(r"pos(ition)?(al)?_?enc|label_?enc|tokeni[sz]er|one_?hot|ordinal|optim|sched|_lr|lr_|"
+_SECTION = lazy(r"encoder|backbone", re.I)
+_NOT_SECTION = lazy(r"pos(ition)?(al)?_?enc|label_?enc|tokeni[sz]er|one_?hot|ordinal|optim|sched|_lr|lr_|"
                           r"loss|init_cfg|ckpt|checkpoint", re.I)
-_CONTAINER = re.compile(r"^(encoders|backbones)$", re.I)
+_CONTAINER = lazy(r"^(encoders|backbones)$", re.I)
 # sections under these keys configure something else (``paramwise_cfg.custom_keys.backbone.lr_mult``)
-_EXCLUDED_ANCESTOR = re.compile(r"optim|paramwise|custom_keys|sched|^lr|_lr$|loss|init_cfg|data", re.I)
+_EXCLUDED_ANCESTOR = lazy(r"optim|paramwise|custom_keys|sched|^lr|_lr$|loss|init_cfg|data", re.I)
 
 # key inside a section → True when setting it to true freezes the section (False: setting it false does)
 FREEZE_FLAGS = {
@@ -44,7 +45,7 @@ FREEZE_FLAGS = {
     "train_encoder": False, "learnable": False,
 }
 # a flag outside the section that names it: ``freeze_backbone: true`` next to ``backbone: resnet50``
-_NAMED_FLAG = re.compile(r"^(?:(freeze|frozen|train|finetune|fine_tune)_)?([a-z0-9_]*?(?:encoder|backbone)[a-z0-9_]*?)"
+_NAMED_FLAG = lazy(r"^(?:(freeze|frozen|train|finetune|fine_tune)_)?([a-z0-9_]*?(?:encoder|backbone)[a-z0-9_]*?)"
                          r"(?:_(frozen|trainable))?$")
 _STAGES_BY_TYPE = {
     "resnet": 4, "resnetv1c": 4, "resnetv1d": 4, "resnetv1b": 4, "resnext": 4, "seresnet": 4, "seresnext": 4,

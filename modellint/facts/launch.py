@@ -10,14 +10,14 @@ argparse-style ``--lr 1e-4`` flags (timm, DETR, HF scripts).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from modellint.lazy_re import lazy
 from modellint.parsing.shell_doc import Command, ShellDocument, Word
 from modellint.provenance import Span
 
-_YACS_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
+_YACS_KEY = lazy(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
 _CONFIG_FLAGS = ("--config-file", "--config_file", "--config", "--cfg", "-c", "--config-path", "--cfg-file")
 _GPU_FLAGS = ("--num-gpus", "--num_gpus", "--nproc_per_node", "--nproc-per-node", "--gpus", "--ngpus", "--num_processes", "--num-processes")
 _CONFIG_EXT = (".yaml", ".yml", ".py", ".json")

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import List, Optional
 
 from modellint.facts import names
+from modellint.lazy_re import lazy
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, as_number, path_parts, walk
 from modellint.provenance import Fact
 
@@ -33,7 +34,7 @@ WEIGHT_MAPPING_KEYS = frozenset({
     "lambdas", "task_weights", "loss_balance",
 })
 # Flat keys naming one term's weight: ``bce_loss_weight``, ``loss_bce_weight``, ``lambda_l1``, ``giou_loss_coef``.
-_FLAT_WEIGHT = re.compile(
+_FLAT_WEIGHT = lazy(
     r"^(?:(?P<a>[a-z0-9_]+?)_loss_(?:weight|coef|coeff|w|lambda|scale)"
     r"|loss_(?P<b>[a-z0-9_]+?)_(?:weight|coef|coeff)"
     r"|lambda_(?P<c>[a-z0-9_]+)"
@@ -50,7 +51,7 @@ LOSS_TERMS = frozenset({
 })
 # ``weights:`` is a loss-weight mapping only inside a loss/criterion section.
 _GENERIC_WEIGHT_KEYS = frozenset({"weights", "weight", "coefs", "coefficients", "lambdas", "scales"})
-_LOSS_SECTION = re.compile(r"loss|criterion|objective", re.I)
+_LOSS_SECTION = lazy(r"loss|criterion|objective", re.I)
 _CYCLE_TERMS = frozenset({"cyc", "cycle", "idt", "identity"})
 _BOXISH = frozenset({"box", "bbox", "coord", "coords", "offset", "delta", "deltas", "regression", "loc", "iou", "giou"})
 _EXCLUDED = frozenset({

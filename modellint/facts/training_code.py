@@ -27,6 +27,7 @@ from modellint.facts.common_keys import (
     scheduler_warmup,
 )
 from modellint.facts.vocabulary import ADAPTIVE
+from modellint.lazy_re import lazy
 from modellint.parsing.python_doc import any_line_within, line_numbers
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
@@ -35,22 +36,22 @@ _BN_CALLS = {
     "BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN", "LazyBatchNorm1d": "BN", "LazyBatchNorm2d": "BN",
     "LazyBatchNorm3d": "BN", "SyncBatchNorm": "SyncBN", "FrozenBatchNorm2d": "FrozenBN",
 }
-_TRANSFORMER_CLASS = re.compile(r"Attention|ViT|Vit(?=[A-Z_]|$)|Swin|BERT|Bert|GPT|Gpt|DETR|Detr|Transformer|"
+_TRANSFORMER_CLASS = lazy(r"Attention|ViT|Vit(?=[A-Z_]|$)|Swin|BERT|Bert|GPT|Gpt|DETR|Detr|Transformer|"
                                 r"(?<=[a-z0-9])Former(?=[A-Z_]|$)")
-_VAE_CLASS = re.compile(r"VAE|Vae(?=[A-Z_0-9]|$)|VariationalAuto[Ee]ncoder")
-_FREEZE_BN_FUNC = re.compile(r"freeze_?bn|freeze_?norm|freeze_?batch_?norm|fix_?bn|bn_?eval|set_bn_eval|frozen_?bn", re.I)
-_WARMUP_READ = re.compile(r"warm_?up", re.I)
-_NOT_LR_WARMUP = re.compile(r"ema|momentum|kl|beta|bias|prefix|restart", re.I)
-_KL_OPERAND = re.compile(r"^(kl|kld|kl_loss|kld_loss|kl_div|kl_term|kl_divergence|loss_kl|loss_kld|kl_cost|"
+_VAE_CLASS = lazy(r"VAE|Vae(?=[A-Z_0-9]|$)|VariationalAuto[Ee]ncoder")
+_FREEZE_BN_FUNC = lazy(r"freeze_?bn|freeze_?norm|freeze_?batch_?norm|fix_?bn|bn_?eval|set_bn_eval|frozen_?bn", re.I)
+_WARMUP_READ = lazy(r"warm_?up", re.I)
+_NOT_LR_WARMUP = lazy(r"ema|momentum|kl|beta|bias|prefix|restart", re.I)
+_KL_OPERAND = lazy(r"^(kl|kld|kl_loss|kld_loss|kl_div|kl_term|kl_divergence|loss_kl|loss_kld|kl_cost|"
                          r"kl_value|kl_mean|kl_sum|latent_kl)$", re.I)
 _MU = frozenset({"mu", "mean", "z_mean", "q_mu", "mu_q", "posterior_mean", "mus", "z_mu", "mu_z", "mean_z"})
 # log-variances: a Gaussian policy's ``log_std`` (PPO, SAC) is deliberately not here
 _LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "z_logvar", "logvar_z", "log_variance",
                      "log_sigma2", "log_var_z", "lv", "logsigma2"})
-_LATENT_WORDS = re.compile(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
-_VAE_WORDS = re.compile(r"logvar|log_var|log_sigma2|logsigma2|free|kl")
-_STEP_WORDS = re.compile(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
-_KL_WEIGHT_NAME = re.compile(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
+_LATENT_WORDS = lazy(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
+_VAE_WORDS = lazy(r"logvar|log_var|log_sigma2|logsigma2|free|kl")
+_STEP_WORDS = lazy(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
+_KL_WEIGHT_NAME = lazy(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
 _MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
                             "pretrained_model_name_or_path", "model_arch", "network", "net"})
 _QUALIFIED_CALLS = frozenset(_TRANSFORMER_CALLS | set(_BN_CALLS) | {
@@ -60,7 +61,7 @@ _HF_ARGS = frozenset({"SFTConfig", "DPOConfig", "ORPOConfig", "KTOConfig", "GRPO
                       "PPOConfig", "RLOOConfig"})
 _TIMM_SCHEDULERS = frozenset({"CosineLRScheduler", "StepLRScheduler", "MultiStepLRScheduler", "PlateauLRScheduler",
                               "PolyLRScheduler", "TanhLRScheduler"})
-_EVAL_WORDS = re.compile(r"val|test|eval|infer|predict|calib", re.I)
+_EVAL_WORDS = lazy(r"val|test|eval|infer|predict|calib", re.I)
 
 
 def _literal_number(ctx, expr: Optional[ast.expr]) -> Optional[float]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from modellint.lazy_re import lazy
+
 # Keys that hold a base/peak learning rate. Floors (eta_min, min_lr, lr_end,
 # final_lr, lrf), warmup starts (warmup_start_lr, warmup_lr, WARMUP_FACTOR,
 # start_factor) and multipliers (lr_mult, BACKBONE_MULTIPLIER) are absent on
@@ -19,7 +21,7 @@ LR_KEYS = frozenset({
 })
 
 # Sections whose ``lr`` is not the recipe's base LR.
-LR_EXCLUDED_SECTIONS = re.compile(r"warm|floor|min|final|end", re.I)
+LR_EXCLUDED_SECTIONS = lazy(r"warm|floor|min|final|end", re.I)
 
 OPTIMIZER_KEYS = frozenset({"optimizer", "optim", "opt", "optimizer_name", "optimizer_type", "optim_type", "optimizer_cls"})
 TYPE_KEYS = frozenset({"type", "name", "class_path", "_target_", "cls"})

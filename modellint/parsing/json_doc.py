@@ -17,7 +17,6 @@ than lost.
 from __future__ import annotations
 
 import json
-import re
 from bisect import bisect_right
 from dataclasses import fields
 from json.decoder import scanstring
@@ -25,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence
 from modellint.parsing.yaml_doc import (
@@ -118,13 +118,13 @@ def _from_plain(value, span: Span, depth: int = 0) -> Node:
 # -- the scanner -------------------------------------------------------------------
 # The text has passed ``json.loads``: split on this pattern it is tokens (strings, a key with
 # its colon, brackets, plain scalars) separated by JSON whitespace and commas only.
-_TOKEN = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*:)?|[\[\]{}]|[^ \t\n\r,:\[\]{}"]+)')
-_LINE_BREAK = re.compile(r"\r\n?|\n")  # the YAML reader's, less NEL, LS and PS (see _EXOTIC)
+_TOKEN = lazy(r'("[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*:)?|[\[\]{}]|[^ \t\n\r,:\[\]{}"]+)')
+_LINE_BREAK = lazy(r"\r\n?|\n")  # the YAML reader's, less NEL, LS and PS (see _EXOTIC)
 # Characters the YAML reader refuses (not printable) or reads as a line break JSON does not know
 # (NEL, LS, PS), and escaped surrogates (YAML refuses them, json pairs them): the composer's.
 # Tabs are not here: json allows them only between tokens, where both skip them.
-_EXOTIC = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_EXOTIC = lazy("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_SURROGATE_ESCAPE = lazy(r"\\u[dD][89a-fA-F]")
 _MAX_KEY = 1000  # characters from a key's quote to its colon (YAML drops a simple key past 1024)
 _MAX_LEVELS = 100  # deeper goes to the composer (such a tree is refused anyway: limits.MAX_DEPTH)
 _STR = "tag:yaml.org,2002:str"

@@ -14,13 +14,14 @@ import warnings
 from bisect import bisect_left
 from typing import Any, Dict, List, Optional, Tuple
 
+from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_number
 from modellint.provenance import Span
 
 # MMEngine substitutes ``{{_base_.x}}`` textually before parsing; we do the
 # same, keeping every column in place.
-_BASE_TEMPLATE = re.compile(r"\{\{\s*(_base_\.[A-Za-z0-9_.\[\]'\"]+)\s*\}\}")
+_BASE_TEMPLATE = lazy(r"\{\{\s*(_base_\.[A-Za-z0-9_.\[\]'\"]+)\s*\}\}")
 
 
 def _untemplate(text: str) -> str:

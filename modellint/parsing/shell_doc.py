@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from modellint.lazy_re import lazy
 from modellint.provenance import Span
 
-_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_ASSIGN = lazy(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+_VAR = lazy(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _SEPARATORS = {";", "&&", "||", "|", "&", "\n"}
 _MAX_EXPANSION = 10_000  # characters substituted into one word
 

@@ -7,6 +7,7 @@ import re
 import sys
 from typing import Any, List, Tuple
 
+from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence
 from modellint.provenance import Span
@@ -16,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on old Pythons only
     import tomli as tomllib
 
-_ERROR_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_ERROR_POS = lazy(r"\(at line (\d+), column (\d+)\)")
 
 
 def parse_toml(text: str, path: str) -> Tuple[List[Node], List[ParseProblem]]:

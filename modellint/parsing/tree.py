@@ -12,9 +12,10 @@ import re
 from functools import lru_cache
 from typing import Any, Iterator, List, Optional, Tuple
 
+from modellint.lazy_re import lazy
 from modellint.provenance import Span
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = lazy(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 class Node:

@@ -15,6 +15,7 @@ from typing import List, Tuple
 
 import yaml
 
+from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence
 from modellint.provenance import Span
@@ -33,8 +34,8 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 # see limits.py). The pure-Python loader would be safe but reads such a file at
 # ~30 KB/s.
 _DEEP = 1000
-_DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % _DEEP, re.M)  # indentation and ``- ``/``? `` indicators
-_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DEEP_BLOCK = lazy(r"^[ \t?:-]{%d}" % _DEEP, re.M)  # indentation and ``- ``/``? `` indicators
+_BRACKETS = lazy(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
