@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -85,6 +84,8 @@ def _check_one(source: SourcePath) -> FileResult:
     try:
         return _WORKER.check_path(source.path, source.display, source.kind, _CACHE)
     except Exception as exc:  # never lose the run to one file
+        import traceback  # only for a crash
+
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         message = f"modellint crashed on this file: {type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:{frame.lineno})"
         return FileResult(source.display, source.kind, [engine_finding("ML999", source.display, message)])
@@ -279,6 +280,8 @@ def _run_recipe_rules(recipes: List[Recipe], enabled: Sequence[str], settings: S
             try:
                 rule.check(recipe, report)
             except Exception as exc:
+                import traceback  # only for a crash
+
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 findings.append(engine_finding(
                     "ML999", recipe.files[0] if recipe.files else recipe.name,

@@ -13,10 +13,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from modellint import registry
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+
+def _tomllib():
+    # imported only to read a file that may configure modellint
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
 
 KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "per-file-ignores", "rules", "instantiate")
 INSTANTIATE_KEYS = ("target", "kwargs", "kwargs-from", "timeout", "device")
@@ -113,11 +117,19 @@ def find_config(paths: Sequence[str]) -> Optional[str]:
         if os.path.isfile(candidate):
             try:
                 with open(candidate, "rb") as handle:
-                    data = tomllib.load(handle)
-            except (OSError, tomllib.TOMLDecodeError):
-                data = {}
-            if "modellint" in data.get("tool", {}):
-                return candidate
+                    raw = handle.read()
+            except OSError:
+                raw = b""
+            # most projects' pyproject.toml never names modellint: no need to parse it (only a
+            # key spelled with escapes, ``"modell\u0069nt"``, would be missed)
+            if b"modellint" in raw:
+                tomllib = _tomllib()
+                try:
+                    data = tomllib.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+                    data = {}
+                if "modellint" in data.get("tool", {}):
+                    return candidate
         parent = os.path.dirname(directory)
         if parent == directory:
             return None
@@ -128,6 +140,7 @@ def load_settings(path: Optional[str]) -> Settings:
     settings = Settings()
     if path is None:
         return settings
+    tomllib = _tomllib()
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

@@ -165,6 +165,21 @@ def test_rule_options_from_pyproject(tmp_path):
     assert run_cli(tmp_path, ".").exit_code == 0
 
 
+def test_the_nearest_pyproject_that_configures_modellint_is_used(tmp_path):
+    """Only a file naming modellint is parsed; files that do not, or cannot be read as
+    TOML at all, are passed over on the way up."""
+    from modellint.settings import find_config
+
+    outer = "[tool.modellint]\nselect = ['ML104']\n"
+    write_files(tmp_path, [("pyproject.toml", outer), ("a/pyproject.toml", "[tool.black]\nline-length = 99\n"),
+                           ("a/b/pyproject.toml", "# modellint is mentioned, but this is [not TOML\n"),
+                           ("a/b/c/run.yaml", "x: 1\n")])
+    (tmp_path / "a" / "b" / "c" / "pyproject.toml").write_bytes(b"[tool.other]\nname = '\xff\xfe'\n")  # not UTF-8
+    assert find_config([str(tmp_path / "a" / "b" / "c" / "run.yaml")]) == str(tmp_path / "pyproject.toml")
+    write_files(tmp_path, [("a/pyproject.toml", "[tool.modellint]\nignore = ['ML1']\n")])
+    assert find_config([str(tmp_path / "a" / "b" / "c")]) == str(tmp_path / "a" / "pyproject.toml")
+
+
 def test_crashing_rule_is_isolated(tmp_path, monkeypatch):
     from modellint import registry
     from modellint.rule import CodeRule
