@@ -273,12 +273,12 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                 if right is not None and not isinstance(right, bool):
                     if isinstance(e.op, ast.Div):
                         if right != 0:
-                            visit(e.left, w / right)
+                            visit(e.left, _scaled(w, right, divide=True))
                         return
-                    visit(e.left, w * right)
+                    visit(e.left, _scaled(w, right))
                     return
                 if left is not None and not isinstance(left, bool):
-                    visit(e.right, w * left)
+                    visit(e.right, _scaled(w, left))
                     return
                 out.append((float("nan"), e, _label(e)))  # weighted by something we cannot read
                 return
@@ -361,7 +361,9 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         for term, expr in pairs:
             number = ctx.doc.fold_number(expr)
             if number is not None and not isinstance(number, bool):
-                terms.append((float(number), expr, term))
+                weight = _scaled(1.0, number)  # float(number), or nan beyond a float
+                if weight == weight:
+                    terms.append((weight, expr, term))
         known = [t for t in terms if t[0] != 0 and not is_regularisation_term(t[2])]
         max_ratio = float(self.option("max_ratio"))
         extremes = _extremes(known, lambda t: t[0], max_ratio)
@@ -404,6 +406,16 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                       "if the weights deliberately compensate for scale, suppress with `# modellint: ignore[ML201]`."),
                 related=[(high, f"{high.key} = {format_value(high.value)} set here")],
             )
+
+
+def _scaled(weight, factor, divide: bool = False):
+    """``weight`` times (or divided by) ``factor``; nan, a weight that cannot be read, when the
+    result is beyond a float (200-digit literals in a symbolic-math test are no loss weights)."""
+    try:
+        result = weight / factor if divide else weight * factor
+    except OverflowError:  # true division of integers too large for a float
+        return float("nan")
+    return result if -1e308 < result < 1e308 else float("nan")
 
 
 def _extremes(items, weight, max_ratio: float):

@@ -591,3 +591,45 @@ def test_output_is_identical_across_jobs_order_runs_and_cache(tmp_path):
                               capture_output=True, timeout=300, env=env)
         assert proc.returncode == base.returncode, label
         assert proc.stdout == base.stdout, label
+
+
+def test_numbers_beyond_a_float_are_not_settings(tmp_path):
+    """A 400-digit integer (a symbolic-math test, a checksum) in any config dialect or in code
+    is read as no value; two in-range weights whose product is beyond a float are unreadable.
+    Before, float() of them crashed fact extractors and rules (ML999)."""
+    huge, large = "7" * 400, "3" * 200
+    yaml_keys = ["SOLVER:", f"  BASE_LR: {huge}", f"  IMS_PER_BATCH: {huge}", f"  MAX_ITER: {huge}",
+                 f"  WARMUP_ITERS: {huge}", "  CLIP_GRADIENTS:", "    ENABLED: true", f"    CLIP_VALUE: {huge}",
+                 "loss_weights:", f"  cls: {huge}", "  box: 1.0", "optimizer:", f"  lr: -{huge}", "  type: AdamW"]
+    write_files(tmp_path, [
+        ("configs/base.yaml", "\n".join(yaml_keys) + "\n"),
+        ("configs/mm_cfg.py", f"optim_wrapper = dict(optimizer=dict(type='SGD', lr={huge}), clip_grad=dict(max_norm={huge}))\n"
+                              f"train_dataloader = dict(batch_size={huge})\n"
+                              f"param_scheduler = [dict(type='LinearLR', start_factor={huge}, end={huge})]\n"),
+        ("ds_config.json", f'{{"train_batch_size": {huge}, "gradient_clipping": {huge}, '
+                           f'"optimizer": {{"type": "Adam", "params": {{"lr": {huge}}}}}}}\n'),
+        ("launch.sh", f"python train.py --lr {huge} --batch_size {huge}\n"),
+        ("train.py", "import argparse\nimport torch\nimport torch.nn.functional as F\n\n"
+                     "parser = argparse.ArgumentParser()\n"
+                     f"parser.add_argument('--lr', type=float, default={huge})\n"
+                     f"parser.add_argument('--batch_size', type=int, default={huge})\n"
+                     f"parser.add_argument('--clip', type=float, default={huge})\n"
+                     "args = parser.parse_args()\n"
+                     f"opt = torch.optim.AdamW(model.parameters(), lr={huge})\n"
+                     f"sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr={huge}, total_steps={huge})\n"
+                     "for x, y in loader:\n"
+                     "    opt.zero_grad()\n"
+                     f"    loss = {huge} * F.cross_entropy(x, y) + F.mse_loss(x, y) / {huge}\n"
+                     f"    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())\n"
+                     f"    loss = loss + {huge} * kl\n"
+                     "    loss.backward()\n"
+                     f"    torch.nn.utils.clip_grad_norm_(model.parameters(), {huge})\n"
+                     "    opt.step()\n"
+                     "    sched.step()\n\n\n"
+                     "def weighted(x, y):\n"
+                     f"    return {large} * ({large} * F.l1_loss(x, y)) + F.mse_loss(x, y)\n"),
+    ])
+    findings = lint(tmp_path)
+    assert [f for f in findings if f.code == "ML999"] == []
+    # the product of the two 200-digit weights is beyond a float: that term is unreadable, not "× inf"
+    assert [f.message for f in findings if f.code == "ML201" and "inf" in f.message] == []

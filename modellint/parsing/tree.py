@@ -107,7 +107,9 @@ def as_number(value: Any) -> Optional[float]:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        # nan, infinities and integers beyond a float (a 400-digit literal) are no setting;
+        # every reader after this one may do float arithmetic
+        if not -1e308 < value < 1e308:
             return None
         return value
     if isinstance(value, str):
