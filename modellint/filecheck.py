@@ -29,7 +29,7 @@ OVERLAY: Dict[str, bytes] = {}
 # the analyses they import) is imported by the first Python file a process reads: a run
 # over configs alone never loads it.
 
-# rules' text pre-filters (CodeRule.wants); tests turn them off to show they never drop a finding
+# rules' text pre-filters (CodeRule.wants, PyContext.prefilter); tests turn them off to show they never drop a finding
 PREFILTER = True
 
 _HYDRA_PACKAGE = lazy(r"^#\s*@package\s+(\S+)", re.M)
@@ -227,6 +227,7 @@ class Checker:
                 if end and isinstance(node, (ast.stmt, ast.expr)):
                     result.suppressions.add_range(node.lineno, end)
         ctx = PyContext(doc)
+        ctx.prefilter = PREFILTER
         rules = [rule for rule in self.code_rules if rule.wants(text)] if PREFILTER else self.code_rules
         visitors = code_fact_visitors() + rules
         traverse(ctx, visitors)

@@ -1,6 +1,6 @@
 import ast
 import re
-from typing import Optional, Set
+from typing import Dict, Optional, Set
 
 from modellint.code.loops import (
     LoopRule,
@@ -33,6 +33,8 @@ FUNCTIONAL_LOSSES = frozenset({
 _LOSS_NAME = lazy(r"loss|criterion", re.I)
 _DATA_ITER = lazy(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
 
+# (lowered) every loss value ``_is_loss_value`` knows is written with one of these
+_LOSS_WORDS = lazy(r"loss|criterion|entropy|kl_div")
 _GROWING = lazy(r"\+|append")  # what every sum (``+``, ``+=``) and append is written with
 
 
@@ -75,6 +77,18 @@ class LossAccumulatedWithGraph(LoopRule):
                     total += F.cross_entropy(model(images), labels)
                 return total / len(val_loader)
             """, line=7, title="evaluation without torch.no_grad()"),
+        flag("evaluate.py", """
+            import torch.nn as nn
+
+            objective = nn.SmoothL1Loss()
+
+            def score(model, batches):
+                err_sum = 0.0
+                for inputs, targets in batches:
+                    err = objective(model(inputs), targets)
+                    err_sum += err
+                print("mean error", err_sum / len(batches))
+            """, line=9, title="a criterion object under any name (a name bound to a `…Loss()`)"),
         flag("train.py", """
             def train(model, loader, optimizer, criterion):
                 epoch_loss = 0
@@ -259,11 +273,12 @@ class LossAccumulatedWithGraph(LoopRule):
     def _check(self, loop, ctx) -> None:
         # a loop whose own lines have no ``+`` and no ``append`` neither sums nor appends
         # (the only events judged below); then the loop analysis is not needed for this rule
-        lines = ctx.doc.memo.get("ml404.lines")
-        if lines is None:
-            lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.text)
-        if not any_line_within(lines, loop):
-            return
+        if ctx.prefilter:
+            lines = ctx.doc.memo.get("ml404.lines")
+            if lines is None:
+                lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.text)
+            if not any_line_within(lines, loop):
+                return
         info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below
         accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets
                          and not e.helper]
@@ -272,10 +287,12 @@ class LossAccumulatedWithGraph(LoopRule):
         if not accumulations and not appends:
             return
         scope = enclosing_scope(ctx)
+        backwarded_here = _backwarded([e for e in info.events if not e.helper])
+        if ctx.prefilter and not backwarded_here and not _may_hold_losses(scope, ctx):
+            return  # nothing here can carry a loss tensor: no finding, whatever the function does
         summary = analyse_function(scope, ctx)
         index = file_index(ctx)
         backwarded_anywhere = _backwarded(summary.events)
-        backwarded_here = _backwarded([e for e in info.events if not e.helper])
         data_loop = any(not e.helper for e in info.of("backward", "step")) or (
             not isinstance(loop, ast.While) and bool(_DATA_ITER.search(describe(loop.iter, 200))))
         assigned_in_loop = {t for e in info.events if e.kind in ("assign", "accumulate") and not e.helper for t in e.targets}
@@ -303,9 +320,9 @@ class LossAccumulatedWithGraph(LoopRule):
                 continue
             line = event.node.lineno
             assigned = _last_assignments(summary.events, line)
-            loss_calls = {n for n, v in assigned.items() if v is not None and _is_loss_value(v, index)}
             detached = {n for n, v in assigned.items() if v is None or _detaches(v)}
-            found = _carrier(event.value, (backwarded_here - detached), loss_calls - detached, index, direct_ok=True)
+            found = _carrier(event.value, (backwarded_here - detached), _LossNames(assigned, detached, index), index,
+                             direct_ok=True)
             if found is None:
                 continue
             name, strong = found
@@ -324,6 +341,22 @@ class LossAccumulatedWithGraph(LoopRule):
             )
             if isinstance(event.node, ast.AugAssign) or event.value is not event.node.value:
                 attach(ctx, _detach_fix(ctx, event.value, target, scope, container=False))
+
+
+def _may_hold_losses(scope, ctx) -> bool:
+    """Can a value of ``scope`` (the function around the loop, or the module) be a loss without a
+    ``.backward()`` in the loop? Only as a name assigned a loss value in ``scope``, a ``.loss``
+    or ``["loss"]`` read, or a loss call (``_is_loss_value``, ``_is_loss_call``): each is written
+    with one of ``_LOSS_WORDS`` on the lines of ``scope``, except a call of a name bound to a
+    ``…Loss(…)`` object, which needs ``Loss`` somewhere in the file."""
+    if "Loss" in ctx.doc.text:
+        return True
+    lines = ctx.doc.memo.get("ml404.loss_lines")
+    if lines is None:
+        lines = ctx.doc.memo["ml404.loss_lines"] = line_numbers(_LOSS_WORDS, ctx.doc.lowered)
+    if isinstance(scope, ast.Module):
+        return bool(lines)
+    return any_line_within(lines, scope)
 
 
 _NUMBER_CALLS = frozenset({"print", "float", "int", "round", "str", "abs", "min", "max", "format", "repr", "sum", "len",
@@ -484,11 +517,28 @@ def _is_loss_call(value, index) -> bool:
         return False
     if _LOSS_NAME.search(name) and not name.lower().startswith(("get_", "log", "print", "record", "update", "add")):
         return True
+    if index.text is not None and "Loss" not in index.text:
+        return False  # no name can be bound to a ``…Loss(…)`` call (and the bindings need a walk of the file)
     bound = index.bindings.get(name, ())
     return bool(bound) and all(isinstance(v, ast.Call) and call_name(v).endswith("Loss") for v in bound)
 
 
-def _carrier(expr, backwarded: Set[str], loss_names: Set[str], index, direct_ok: bool) -> Optional[tuple]:
+class _LossNames:
+    """The names whose last assignment is a loss value and not detached, asked one name at a
+    time: deciding it for every name the function assigns would, for names the sum never
+    mentions, look up loss bindings that need a walk of the whole file."""
+
+    def __init__(self, assigned: Dict[str, Optional[ast.AST]], detached: Set[str], index):
+        self.assigned = assigned
+        self.detached = detached
+        self.index = index
+
+    def __contains__(self, name: str) -> bool:
+        value = self.assigned.get(name)
+        return value is not None and name not in self.detached and _is_loss_value(value, self.index)
+
+
+def _carrier(expr, backwarded: Set[str], loss_names, index, direct_ok: bool) -> Optional[tuple]:
     """(name, strong) of the loss tensor ``expr`` carries, or None. Strong: backpropagated in this loop."""
     if isinstance(expr, (ast.Name, ast.Attribute)):
         name = dotted(expr)

@@ -163,3 +163,28 @@ def test_single_renames_of_flagging_examples(rule):
                     checked += 1
                     assert _result(variant, path, True, [rule.code]) == full, variant
     assert checked, rule.code
+
+
+def test_in_file_prefilters_skip_work(monkeypatch):
+    """ML404 judges a loop only when its lines hold a ``+`` or an ``append``, and looks at the
+    function around it only when a loss can be there: numeric loops cost no function analysis.
+    Turned off (as the comparisons above do), the same file is analysed in full."""
+    import importlib
+
+    ml404 = importlib.import_module(registry.module_name("ML404"))
+    calls = []
+    original = ml404.analyse_function
+    monkeypatch.setattr(ml404, "analyse_function", lambda *a, **k: calls.append(1) or original(*a, **k))
+    text = ("def backward_pass(grads, loss_scale):\n"  # the file passes ML404's wants (``backward``)
+            "    total = 0\n"
+            "    for g in grads:\n"
+            "        total += g.norm()\n"
+            "    for i in range(3):\n"
+            "        print(i)\n"
+            "    return total\n")
+    assert _result(text, "train.py", True, ["ML404"]) == _result(text, "train.py", False, ["ML404"])
+    calls.clear()
+    _result(text.replace("loss_scale", "scale"), "train.py", True, ["ML404"])
+    assert calls == []
+    _result(text.replace("loss_scale", "scale"), "train.py", False, ["ML404"])
+    assert calls

@@ -93,7 +93,8 @@ class FileIndex:
     calls need a walk of every expression of the module, made on the first question about
     them (a loop without an optimizer or scheduler call never asks)."""
 
-    def __init__(self, tree: Optional[ast.AST] = None):
+    def __init__(self, tree: Optional[ast.AST] = None, text: Optional[str] = None):
+        self.text = text  # the file's source: a word it lacks cannot be bound or called (None: unknown)
         self.functions: Dict[str, List[ast.AST]] = {}  # name → FunctionDef nodes
         self.owner: Dict[int, str] = {}  # id(FunctionDef) → class name ("" at module level)
         self.classes: Dict[str, ast.ClassDef] = {}
@@ -208,7 +209,7 @@ def file_index(ctx) -> FileIndex:
     index = doc.memo.get("file_index")
     if index is not None:
         return index
-    index = FileIndex(doc.tree)
+    index = FileIndex(doc.tree, doc.text)
     # definitions: module level, class bodies and nested defs (statements only, cheap)
     stack: List[Tuple[ast.AST, str]] = [(doc.tree, "")]
     while stack:

@@ -20,6 +20,11 @@ from modellint.provenance import Fact, Span
 
 
 class PyContext:
+    # Rules may skip work inside a file on textual evidence (a loop whose lines hold no ``+``);
+    # like ``CodeRule.wants``, such a skip must never drop a finding, and tests/test_prefilter.py
+    # proves it by comparing runs with this off (filecheck.PREFILTER).
+    prefilter = True
+
     def __init__(self, doc: PythonDocument):
         self.doc = doc
         self.path = doc.path
