@@ -271,7 +271,9 @@ def main() -> None:
     peers = [
         ("flake8", lambda: flake8_command(corpus, args.jobs), corpus, len(py)),
         ("ruff", lambda: ["ruff", "check", "--no-cache", "--exit-zero", "--isolated", "."], corpus, len(py)),
-        ("torchfix", lambda: ["torchfix", "."], slow_root, len(subset)),
+        # TorchFix's --jobs defaults to the CPUs and Fixit always lints in a process pool of
+        # them: both get the cores modellint gets, and are compared with modellint -jN
+        ("torchfix", lambda: ["torchfix", "--jobs", str(args.jobs), "."], slow_root, len(subset)),
         ("fixit", lambda: ["fixit", "lint", "."], slow_root, len(subset)),
     ]
     slow_modellint = None
@@ -292,9 +294,15 @@ def main() -> None:
         if cwd == slow_root:
             label += f" [{count} sampled Python files]"
             if slow_modellint is None:
-                slow_modellint = best(lambda: timed([sys.executable, "-m", "modellint", "check", "--no-config", "--no-cache",
-                                                     "--exit-zero", "--jobs", "1", "."], slow_root, env))
-                show((f"modellint cold (-j1) [{count} sampled Python files]", count, slow_modellint[0], slow_modellint[1]))
+                def sampled(jobs: int):
+                    return best(lambda: timed([sys.executable, "-m", "modellint", "check", "--no-config", "--no-cache",
+                                               "--exit-zero", "--jobs", str(jobs), "."], slow_root, env))
+                slow_modellint = sampled(args.jobs)
+                show((f"modellint cold (-j{args.jobs}) [{count} sampled Python files]", count, slow_modellint[0],
+                      slow_modellint[1]))
+                if args.jobs > 1:  # shown for comparison with one-process tools
+                    slow_one = sampled(1)
+                    show((f"modellint cold (-j1) [{count} sampled Python files]", count, slow_one[0], slow_one[1]))
         show((label, count, wall, rss))
 
     cold_rate = total / cold[0]
@@ -304,10 +312,11 @@ def main() -> None:
         reference = cold_rate
         if "sampled Python files]" in name and slow_modellint is not None:  # the slow peers ran on a subset: compare on it
             reference = len(subset) / slow_modellint[0]
-        ratio = reference / rate if not name.startswith(("modellint cold (-j%d)" % args.jobs, "modellint cold (-j1) [")) else 1.0
+        ratio = reference / rate if not name.startswith("modellint cold (-j%d)" % args.jobs) else 1.0
         speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         print(f"{name:44} {count:6d} {wall:8.2f} {rate:9.0f} {(f'{rss:.0f}' if rss else '-'):>8} {speed:>24}")
-    print("(rows marked [N sampled Python files] compare with modellint -j1 on those files; the others with modellint cold -j%d)" % args.jobs)
+    print("(rows marked [N sampled Python files] compare with modellint -j%d on those files, as TorchFix and Fixit use "
+          "every CPU; the others with modellint cold -j%d)" % (args.jobs, args.jobs))
     per_file = cold[0] / total
     print(f"\nwarm / cold: {cold[0] / warm[0]:.1f}x faster")
     print(f"modellint cold -j{args.jobs} per file vs ast.parse in 1 process: {per_file / (floor / len(py)):.1f}x; "
