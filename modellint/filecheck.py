@@ -228,7 +228,7 @@ class Checker:
                     result.suppressions.add_range(node.lineno, end)
         ctx = PyContext(doc)
         ctx.prefilter = PREFILTER
-        rules = [rule for rule in self.code_rules if rule.wants(text)] if PREFILTER else self.code_rules
+        rules = [rule for rule in self.code_rules if rule.wants(doc.filter_text)] if PREFILTER else self.code_rules
         visitors = code_fact_visitors() + rules
         traverse(ctx, visitors)
         fixes = getattr(ctx, "fixes", {})  # modellint.fixes.attach: report index → fix

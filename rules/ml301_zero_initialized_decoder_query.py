@@ -440,17 +440,20 @@ class ZeroInitializedDecoderQuery(CodeRule):
         return "decoder" in lowered or "transformer" in lowered
 
     def visit_Module(self, node, ctx) -> None:
-        self._lines = ctx.doc.text.splitlines()
+        self._lines = ctx.doc.lowered.split("\n")  # as ``ast`` counts lines (``str.splitlines`` does not)
         self._fixes = {}  # id(zeros call) → its fix (one origin, several decoder calls: one fix)
         self._proposed = {}  # id(class) → attribute names proposed by fixes in this file
 
     def visit_FunctionDef(self, node, ctx) -> None:
         cls = enclosing_class(ctx)
         info = FileModules.of(ctx).info(cls) if cls is not None else None
-        text = "\n".join(self._lines[node.lineno - 1: getattr(node, "end_lineno", node.lineno)]).lower()
         decoder_attrs = self._decoder_attrs(info)
-        if "decoder" not in text and not any(f"self.{a}" in text for a in decoder_attrs):
-            return  # cheap pre-filter: no decoder is called here
+        if ctx.prefilter:
+            # cheap pre-filter: no decoder is called here (an attribute's name alone, as
+            # ``self .dec(q)`` and ``(self).dec(q)`` call it too)
+            text = "\n".join(self._lines[node.lineno - 1: getattr(node, "end_lineno", node.lineno)])
+            if "decoder" not in text and not any(a.lower() in text for a in decoder_attrs):
+                return
         reported = set()
         # zeros call → names it is assigned to directly (``z = torch.zeros(n, latent)``)
         self._direct = {}

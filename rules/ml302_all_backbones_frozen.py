@@ -235,12 +235,12 @@ class AllBackbonesFrozen(CodeRule, RecipeRule):
     def visit_Module(self, node, ctx) -> None:
         self._declared: Set[Tuple[str, str]] = set()
         self._called: Set[str] = set()
-        text = ctx.doc.text
+        text = ctx.doc.filter_text
         # cheap text pre-filters
         # (a case-insensitive regex over the whole text costs ten times more)
-        self._encoders = "encoder" in ctx.doc.lowered or "backbone" in ctx.doc.lowered
-        self._no_grad = "no_grad" in text or "inference_mode" in text
-        self._freezing = "requires_grad" in text
+        self._encoders = not ctx.prefilter or "encoder" in ctx.doc.lowered or "backbone" in ctx.doc.lowered
+        self._no_grad = not ctx.prefilter or "no_grad" in text or "inference_mode" in text
+        self._freezing = not ctx.prefilter or "requires_grad" in text
 
     def leave_Module(self, node, ctx) -> None:
         # functions this file calls that may freeze elsewhere (``model.freeze_encoders()`` in train.py)

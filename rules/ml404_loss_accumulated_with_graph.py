@@ -276,7 +276,7 @@ class LossAccumulatedWithGraph(LoopRule):
         if ctx.prefilter:
             lines = ctx.doc.memo.get("ml404.lines")
             if lines is None:
-                lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.text)
+                lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.filter_text)
             if not any_line_within(lines, loop):
                 return
         info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below
@@ -349,7 +349,7 @@ def _may_hold_losses(scope, ctx) -> bool:
     or ``["loss"]`` read, or a loss call (``_is_loss_value``, ``_is_loss_call``): each is written
     with one of ``_LOSS_WORDS`` on the lines of ``scope``, except a call of a name bound to a
     ``…Loss(…)`` object, which needs ``Loss`` somewhere in the file."""
-    if "Loss" in ctx.doc.text:
+    if "Loss" in ctx.doc.filter_text:
         return True
     lines = ctx.doc.memo.get("ml404.loss_lines")
     if lines is None:

@@ -209,7 +209,7 @@ def file_index(ctx) -> FileIndex:
     index = doc.memo.get("file_index")
     if index is not None:
         return index
-    index = FileIndex(doc.tree, doc.text)
+    index = FileIndex(doc.tree, doc.filter_text if ctx.prefilter else None)
     # definitions: module level, class bodies and nested defs (statements only, cheap)
     stack: List[Tuple[ast.AST, str]] = [(doc.tree, "")]
     while stack:

@@ -198,7 +198,7 @@ class FileModules:
         self._nodes: Dict[int, List[ast.AST]] = {}
         # ``register_buffer`` is a call that can sit in any expression: without it in the
         # text, a class's attribute assignments are found among its statements alone
-        self._buffers = "register_buffer" in ctx.doc.text
+        self._buffers = not ctx.prefilter or "register_buffer" in ctx.doc.filter_text
 
     def nodes(self, func: ast.AST) -> List[ast.AST]:
         """The statements and expressions of a function that can be or hold a call

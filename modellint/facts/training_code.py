@@ -102,7 +102,7 @@ class TrainingCode:
         self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
-        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.lowered)
+        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.lowered) if ctx.prefilter else None
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:
@@ -171,7 +171,7 @@ class TrainingCode:
             return  # walked with its enclosing function
         # a cheap look at the text before walking the tree: does a line of the function name
         # a log-variance, free bits or a KL term?
-        if not any_line_within(self._vae_lines, func):
+        if self._vae_lines is not None and not any_line_within(self._vae_lines, func):
             return
         seen: Set[str] = set()
         has_exp = has_square = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 import warnings
 from bisect import bisect_left
 from typing import Any, Dict, List, Optional, Tuple
@@ -33,8 +34,13 @@ def _untemplate(text: str) -> str:
     return _BASE_TEMPLATE.sub(repl, text)
 
 
+def _unix_lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def line_numbers(pattern: "re.Pattern", text: str) -> List[int]:
-    """The numbers (from 1, as ``ast`` counts lines) of the lines where ``pattern`` occurs, in order."""
+    """The numbers (from 1) of the lines where ``pattern`` occurs, in order: as ``ast`` counts
+    lines when ``text`` is a document's ``filter_text`` or ``lowered``."""
     lines: List[int] = []
     line, counted = 1, 0
     for match in pattern.finditer(text):
@@ -60,6 +66,7 @@ class PythonDocument:
         self._folder: Optional["_ModuleFolder"] = None
         self._lines: Optional[List[str]] = None
         self._ascii = text.isascii()  # then byte columns are character columns
+        self._filter_text: Optional[str] = None
         self._lowered: Optional[str] = None
         # analyses shared by rules for this file (code/modules.py, code/loops.py); kept on the
         # document so they go when it goes (a weak-keyed table whose values point back at the
@@ -67,10 +74,21 @@ class PythonDocument:
         self.memo: Dict[str, Any] = {}
 
     @property
+    def filter_text(self) -> str:
+        """The text as the parser reads it, for text pre-filters: identifiers NFKC-normalised
+        (PEP 3131: ``ｆｏｒｗａｒｄ`` in the text is ``forward`` in the tree) and every line
+        ending a ``\n`` (``ast`` counts a lone ``\r`` as one), so a word the tree holds is in
+        it and ``line_numbers`` over it count lines as ``ast`` does."""
+        if self._filter_text is None:
+            text = self.text if self._ascii else unicodedata.normalize("NFKC", self.text)
+            self._filter_text = _unix_lines(text)
+        return self._filter_text
+
+    @property
     def lowered(self) -> str:
-        """The text in lower case, made once for every visitor that asks."""
+        """``filter_text`` in lower case, made once for every visitor that asks."""
         if self._lowered is None:
-            self._lowered = self.text.lower()
+            self._lowered = self.filter_text.lower()
         return self._lowered
 
     def span(self, node: ast.AST) -> Span:
@@ -87,7 +105,7 @@ class PythonDocument:
     def _chars(self, line: int, byte_offset: int) -> int:
         """``ast`` columns count UTF-8 bytes; editors and reporters count characters."""
         if self._lines is None:
-            self._lines = self.text.split("\n")
+            self._lines = _unix_lines(self.text).split("\n")
         if not 0 < line <= len(self._lines):
             return byte_offset
         text = self._lines[line - 1]
