@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 from modellint.lazy_re import lazy
+from modellint.parsing.source import split_lines
 
 _DIRECTIVE = lazy(r"#\s*modellint:\s*(ignore|skip-file)\b(?:\[([^\]]*)\])?", re.I)
 ALL = frozenset({"*"})
@@ -63,17 +64,19 @@ class Suppressions:
 
 def _comments_python(text: str) -> Iterable[Tuple[int, str]]:
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        # newline=None reads \r and \r\n as \n, so token lines are the lines ``ast`` counts
+        for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             if token.type == tokenize.COMMENT:
                 yield token.start[0], token.string
     except (tokenize.TokenError, IndentationError, SyntaxError):
         # a file that does not tokenize is reported as ML901 anyway; fall
         # back to the plain scan so its other comments still count
-        yield from _comments_plain(text)
+        yield from _comments_plain(text, "python")
 
 
-def _comments_plain(text: str) -> Iterable[Tuple[int, str]]:
-    for number, line in enumerate(text.splitlines(), 1):
+def _comments_plain(text: str, kind: str) -> Iterable[Tuple[int, str]]:
+    # numbered as the file's parser numbers lines, so a directive is on the line findings carry
+    for number, line in enumerate(split_lines(text, kind), 1):
         index = _comment_start(line)
         if index is not None:
             yield number, line[index:]
@@ -96,7 +99,7 @@ def parse_suppressions(text: str, kind: str) -> Suppressions:
     result = Suppressions()
     if "modellint:" not in text:
         return result
-    comments = _comments_python(text) if kind == "python" else _comments_plain(text)
+    comments = _comments_python(text) if kind == "python" else _comments_plain(text, kind)
     for line, comment in comments:
         for match in _DIRECTIVE.finditer(comment):
             directive, codes = match.group(1).lower(), match.group(2)

@@ -67,6 +67,25 @@ def test_suppression_comments(tmp_path):
     assert paths == ["c.yaml", "f.py"]
 
 
+def test_suppressions_are_on_the_lines_findings_carry(tmp_path):
+    """A directive counts on the line the file's parser gives the finding: a lone \\r breaks a
+    line for Python and YAML, a form feed for neither (``str.splitlines`` breaks at both; YAML
+    rejects form feeds), and the YAML reader also breaks lines at NEL, LS and PS."""
+    py = "import pytorch_lightning as pl\n# page\x0c two\ntrainer = pl.Trainer(gradient_clip_val=0.1)  # modellint: ignore[ML104]\n"
+    yaml = "# note\ntrainer:\n  gradient_clip_val: 0.2  # modellint: ignore[ML104]\n"
+    files = [
+        ("ff.py", py), ("cr.py", py.replace("\n", "\r")), ("crlf.py", py.replace("\n", "\r\n")),
+        ("cr.yaml", yaml.replace("\n", "\r")), ("ls.yaml", "# a\u2028# b\x85# c\n" + yaml),
+    ]
+    for name, text in files:
+        (tmp_path / name).write_bytes(text.encode("utf-8"))
+    assert [(f.path, f.code) for f in lint(tmp_path)] == []
+    plain = [(n, t.replace("  # modellint: ignore[ML104]", "")) for n, t in files]
+    for name, text in plain:
+        (tmp_path / name).write_bytes(text.encode("utf-8"))
+    assert sorted(f.path for f in lint(tmp_path) if f.code == "ML104") == sorted(n for n, _ in plain)
+
+
 def test_select_ignore_and_per_file_ignores(tmp_path):
     write_files(tmp_path, [("legacy/a.yaml", BAD_CLIP + "lr: 1.0e-10\n"), ("new/b.yaml", BAD_CLIP)])
     settings = Settings(per_file_ignores={"legacy/*.yaml": ["ML104"]})

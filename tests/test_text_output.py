@@ -200,3 +200,14 @@ def test_colour_on_a_tty(project):
 def test_no_color_on_a_tty(project):
     out = _run_on_tty(project, NO_COLOR="1")
     assert "ML104" in out and not ANSI.search(out)
+
+
+def test_source_lines_are_numbered_as_findings_are():
+    """The line under a finding's header is the finding's line: a form feed is no line break to
+    Python (``str.splitlines`` makes it one), a lone ``\\r`` is, and a CRLF line shows no ``\\r``."""
+    from modellint.reporters.text_format import _Lines
+
+    text = "import x\n# page\x0c two\ntrainer = Trainer(gradient_clip_val=0.1)\n"
+    lines = _Lines({"a.py": text, "b.py": text.replace("\n", "\r"), "c.sh": "a\r\nb=1\r\n"})
+    assert lines.get("a.py", 3) == lines.get("b.py", 3) == "trainer = Trainer(gradient_clip_val=0.1)"
+    assert lines.get("c.sh", 2) == "b=1"

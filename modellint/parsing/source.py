@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import os
 import tokenize
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
+from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
 
 KINDS = {
@@ -23,6 +24,17 @@ KINDS = {
     ".bash": "shell",
 }
 MAX_BYTES = 5 * 1024 * 1024
+# where each kind's parser starts a new line, so that line N of a split is the line findings
+# carry: Python's \r\n, \r and \n; the YAML reader's, which adds NEL, LS and PS; \n elsewhere
+# (shell, TOML, JSON's own table handles its exotic breaks). ``str.splitlines`` also splits at
+# form feeds and other separators no parser here counts.
+_LINE_BREAKS = {"python": lazy(r"\r\n|\r|\n"), "yaml": lazy("\r\n|[\r\n\x85\u2028\u2029]")}
+
+
+def split_lines(text: str, kind: Optional[str]) -> List[str]:
+    """The lines of ``text`` numbered as the parser of ``kind`` numbers them (from index 0)."""
+    breaks = _LINE_BREAKS.get(kind or "")
+    return breaks.split(text) if breaks is not None else text.split("\n")
 _NOT_TEXT_HELP = "Save the file as UTF-8 text, or exclude it (`--exclude`) if it is not source or config."
 
 

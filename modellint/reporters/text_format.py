@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 import click
 
+from modellint.parsing.source import kind_of, split_lines
 from modellint.reporters.concise_format import line_for
 
 _COLORS = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -25,9 +26,9 @@ class _Lines:
                         text = handle.read(6 * 1024 * 1024)
                 except OSError:
                     text = ""
-            self.cache[path] = text.splitlines()
+            self.cache[path] = split_lines(text, kind_of(path))  # numbered as findings number them
         lines = self.cache[path]
-        return lines[line - 1] if 0 < line <= len(lines) else None
+        return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else None
 
 
 def _style(text: str, color: bool, **kw) -> str:
