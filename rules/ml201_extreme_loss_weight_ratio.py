@@ -19,6 +19,9 @@ from modellint.rule import CodeRule, Option, RecipeRule, flag, ok
 LOSS_TARGET = lazy(r"loss|objective|criterion", re.I)
 # Code weight mappings: the config keys plus ``self.loss_weights`` style attributes.
 CODE_WEIGHT_TARGETS = WEIGHT_MAPPING_KEYS
+# what a function needs on its lines before it can have weights apart: a ``*`` or ``/`` (a
+# weighted term) or a weight mapping's name (every one says loss_, or is one of the others)
+_WEIGHTED = ("*", "/", "loss_", "weight_dict", "lambdas", "task_weights")  # searched in lower case
 
 Term = Tuple[float, ast.AST, str]  # (weight, the weighted expression, its label)
 
@@ -60,6 +63,11 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
                 loss += ARC_WEIGHT * crit["arcface"](outputs["emb"], targets["spk"])
                 return loss
             """, line=6, title="code: accumulated with += and a module constant"),
+        flag("segmentation.py", """
+            def segmentation_objective(ce, dice):
+                total = ce + dice / 1000.0
+                return total
+            """, line=2, title="code: a term divided down"),
         flag("configs/train.yaml", """
             model:
               d_model: 256
@@ -189,6 +197,8 @@ class ExtremeLossWeightRatio(CodeRule, RecipeRule):
         self._block(node.body, {}, ctx, function=None, module_level=True)
 
     def visit_FunctionDef(self, node, ctx) -> None:
+        if ctx.prefilter and not ctx.doc.mentions(_WEIGHTED, node, lowered=True):
+            return  # terms weigh ±1 unless multiplied or divided, and no weight mapping is named
         self._defs = {}
         self._class = enclosing_class(ctx)  # its attributes are looked up only for ``self.w * loss``
         self._block(node.body, {}, ctx, function=node, module_level=False)

@@ -180,6 +180,10 @@ class SchedulerStepBeforeOptimizerStep(LoopRule):
         return "step" in text
 
     def _check(self, loop, ctx) -> None:
+        # the scheduler steps judged below are calls of ``.step``/``.step_update`` in the loop
+        # itself (never in a helper it calls): a loop without "step" on its lines has none
+        if ctx.prefilter and not ctx.doc.mentions(("step",), loop):
+            return
         info = analyse_loop(loop, ctx)
         steps = [e for e in info.events if e.kind == "step" and not e.ambiguous]
         if not steps:

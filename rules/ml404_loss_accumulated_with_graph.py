@@ -14,7 +14,6 @@ from modellint.code.names import call_name, dotted
 from modellint.code.walk import children, walk, walk_block_statements
 from modellint.fixes import SAFE, PySource, attach, make_fix
 from modellint.lazy_re import lazy
-from modellint.parsing.python_doc import any_line_within, line_numbers
 from modellint.rule import fixes, flag, ok
 
 # methods that give back a plain number or a tensor cut from the graph
@@ -34,8 +33,8 @@ _LOSS_NAME = lazy(r"loss|criterion", re.I)
 _DATA_ITER = lazy(r"loader|\bdl\b|_dl\b|dataloader|batches|dataset|data_iter|train_iter|val_iter|test_iter|tqdm", re.I)
 
 # (lowered) every loss value ``_is_loss_value`` knows is written with one of these
-_LOSS_WORDS = lazy(r"loss|criterion|entropy|kl_div")
-_GROWING = lazy(r"\+|append")  # what every sum (``+``, ``+=``) and append is written with
+_LOSS_WORDS = ("loss", "criterion", "entropy", "kl_div")
+_GROWING = ("+", "append")  # what every sum (``+``, ``+=``) and append is written with
 
 
 class LossAccumulatedWithGraph(LoopRule):
@@ -273,12 +272,8 @@ class LossAccumulatedWithGraph(LoopRule):
     def _check(self, loop, ctx) -> None:
         # a loop whose own lines have no ``+`` and no ``append`` neither sums nor appends
         # (the only events judged below); then the loop analysis is not needed for this rule
-        if ctx.prefilter:
-            lines = ctx.doc.memo.get("ml404.lines")
-            if lines is None:
-                lines = ctx.doc.memo["ml404.lines"] = line_numbers(_GROWING, ctx.doc.filter_text)
-            if not any_line_within(lines, loop):
-                return
+        if ctx.prefilter and not ctx.doc.mentions(_GROWING, loop):
+            return
         info = analyse_loop(loop, ctx)  # shared with ML401/ML403; helper events are skipped below
         accumulations = [e for e in info.events if e.kind == "accumulate" and not e.loops and not e.no_grad and e.targets
                          and not e.helper]
@@ -351,12 +346,7 @@ def _may_hold_losses(scope, ctx) -> bool:
     ``…Loss(…)`` object, which needs ``Loss`` somewhere in the file."""
     if "Loss" in ctx.doc.filter_text:
         return True
-    lines = ctx.doc.memo.get("ml404.loss_lines")
-    if lines is None:
-        lines = ctx.doc.memo["ml404.loss_lines"] = line_numbers(_LOSS_WORDS, ctx.doc.lowered)
-    if isinstance(scope, ast.Module):
-        return bool(lines)
-    return any_line_within(lines, scope)
+    return ctx.doc.mentions(_LOSS_WORDS, scope, lowered=True)
 
 
 _NUMBER_CALLS = frozenset({"print", "float", "int", "round", "str", "abs", "min", "max", "format", "repr", "sum", "len",

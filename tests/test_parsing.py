@@ -158,3 +158,22 @@ def test_line_numbers_count_lines_as_ast_does():
     assert (loop.lineno, loop.end_lineno) == (2, 5)
     assert any_line_within(lines, loop) and not any_line_within(lines, last) and not any_line_within(lines, tree.body[0])
     assert line_numbers(re.compile("kl"), "") == [] and not any_line_within([], loop)
+
+
+def test_mentions_searches_the_lines_a_node_spans():
+    from modellint.parsing.python_doc import parse_python
+
+    # line 1 lowers to a longer text (İ → i̇), a lone \r and a form feed are in between;
+    # ``ast`` numbers lines by \n, \r\n and \r only
+    text = "name = '" + "İ" * 40 + "'\r\rdef f(x):\n    return x.step()\n\x0c\ndef g(ｘ):\r\n    return ｘ + 1\n"
+    doc, problems = parse_python(text, "a.py")
+    assert not problems
+    f, g = doc.tree.body[1], doc.tree.body[2]
+    assert (f.lineno, f.end_lineno, g.lineno, g.end_lineno) == (3, 4, 6, 7)
+    for lowered in (False, True):
+        assert doc.mentions(("step",), f, lowered) and not doc.mentions(("step",), g, lowered)
+        assert doc.mentions(("+",), g, lowered) and not doc.mentions(("+",), f, lowered)
+        assert doc.mentions(("x +",), g, lowered)  # identifiers as the parser reads them (NFKC)
+        assert doc.mentions(("step",), doc.tree, lowered) and not doc.mentions(("zero_grad",), doc.tree, lowered)
+    assert doc.mentions(("İİ",), doc.tree) and not doc.mentions(("name",), f, True)
+    assert len(doc.lowered) == len(doc.filter_text) + 40  # the case the lowered line table is for

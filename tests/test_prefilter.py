@@ -235,3 +235,42 @@ def test_fullwidth_identifiers_keep_findings(rule):
                 checked += 1
                 assert _result(wide, path, True, [rule.code]) == full, wide
     assert checked, rule.code
+
+
+def test_ml403_judges_only_loops_that_step(monkeypatch):
+    """ML403 analyses a loop only when "step" is on its lines (its scheduler steps are calls in
+    the loop itself); the file passes ML403's ``wants`` through another function."""
+    import importlib
+
+    ml403 = importlib.import_module(registry.module_name("ML403"))
+    calls = []
+    original = ml403.analyse_loop
+    monkeypatch.setattr(ml403, "analyse_loop", lambda *a, **k: calls.append(1) or original(*a, **k))
+    text = ("def total(xs):\n"
+            "    s = 0\n"
+            "    for x in xs:\n"
+            "        s += x\n"
+            "    return s\n"
+            "\n"
+            "def step_size(n):\n"
+            "    return 1 / n\n")
+    assert _result(text, "train.py", True, ["ML403"]) == _result(text, "train.py", False, ["ML403"])
+    calls.clear()
+    _result(text, "train.py", True, ["ML403"])
+    assert calls == []
+    _result(text, "train.py", False, ["ML403"])
+    assert calls
+
+
+def test_ml201_function_filter_covers_every_weight_mapping_name():
+    """ML201 skips a function whose lines hold no ``*``, no ``/`` and no weight mapping's name:
+    its words must find every name a weight mapping can have (searched in lower case)."""
+    import importlib
+
+    from modellint.facts.loss_weights import WEIGHT_MAPPING_KEYS
+
+    ml201 = importlib.import_module(registry.module_name("ML201"))
+    names = ml201.CODE_WEIGHT_TARGETS | WEIGHT_MAPPING_KEYS
+    assert all(any(word in name.lower() for word in ml201._WEIGHTED) for name in names)
+    text = "def losses(bce, dice):\n    total_loss = bce + dice\n    return total_loss\n"
+    assert not any(word in text for word in ml201._WEIGHTED)

@@ -13,6 +13,7 @@ import re
 import unicodedata
 import warnings
 from bisect import bisect_left
+from itertools import accumulate
 from typing import Any, Dict, List, Optional, Tuple
 
 from modellint.lazy_re import lazy
@@ -90,6 +91,27 @@ class PythonDocument:
         if self._lowered is None:
             self._lowered = self.filter_text.lower()
         return self._lowered
+
+    def mentions(self, words: Tuple[str, ...], node: ast.AST, lowered: bool = False) -> bool:
+        """Is one of ``words`` on a line ``node`` spans (the whole file for the module), in
+        ``filter_text`` or, for lower-case words, in ``lowered``? A per-node text pre-filter
+        (``str.find`` over those lines: a regular expression costs as much as the work saved)."""
+        text = self.lowered if lowered else self.filter_text
+        if not hasattr(node, "lineno"):
+            return any(word in text for word in words)
+        starts = self._line_starts(text)
+        end = getattr(node, "end_lineno", None) or node.lineno
+        start, stop = starts[node.lineno - 1], starts[min(end, len(starts) - 1)]
+        return any(text.find(word, start, stop) >= 0 for word in words)
+
+    def _line_starts(self, text: str) -> List[int]:
+        """Where each line of ``text`` (``filter_text`` or ``lowered``) starts, as ``ast`` counts lines."""
+        same = len(text) == len(self.filter_text)  # lowering that changes no length moves no line
+        key = "line starts" if same else "lowered line starts"
+        starts = self.memo.get(key)
+        if starts is None:
+            starts = self.memo[key] = list(accumulate((len(line) + 1 for line in text.split("\n")), initial=0))
+        return starts
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1)
