@@ -22,7 +22,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -307,6 +306,8 @@ def verify_python(text: str) -> Optional[str]:
 
 
 def write_atomic(path: str, text: str) -> None:
+    import tempfile  # only a fix writes: rules that offer fixes import this module on every run
+
     directory = os.path.dirname(os.path.abspath(path))
     mode = None
     try:
