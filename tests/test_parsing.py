@@ -177,3 +177,46 @@ def test_mentions_searches_the_lines_a_node_spans():
         assert doc.mentions(("step",), doc.tree, lowered) and not doc.mentions(("zero_grad",), doc.tree, lowered)
     assert doc.mentions(("İİ",), doc.tree) and not doc.mentions(("name",), f, True)
     assert len(doc.lowered) == len(doc.filter_text) + 40  # the case the lowered line table is for
+
+
+def _shape(node):
+    """Everything a folded value carries, for comparing two folds."""
+    from modellint.parsing.tree import Mapping, Scalar, Sequence, Unknown
+
+    if isinstance(node, Scalar):
+        return ("scalar", node.span, node.value, node.raw, node.tag)
+    if isinstance(node, Mapping):
+        return ("mapping", node.span, [(_shape(k), _shape(v)) for k, v in node.items])
+    if isinstance(node, Sequence):
+        return ("sequence", node.span, [_shape(v) for v in node.items])
+    assert isinstance(node, Unknown)
+    return ("unknown", node.span, node.text)
+
+
+def test_folding_an_expression_without_the_module_gives_the_same_value():
+    """``fold`` skips folding the module when the expression names no module-level value:
+    every expression of these files folds the same either way."""
+    import ast
+    from pathlib import Path
+
+    from modellint.parsing.python_doc import parse_python
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [p.read_text(encoding="utf-8") for p in sorted((root / "fixtures").rglob("*.py"))]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((root / "modellint" / "parsing").glob("*.py"))]
+    texts.append("LR = 0.1\nWD: float = LR / 10\nA, B = 1, 2\nC = dict(lr=LR)\nif True:\n    D = 3\n"
+                 "def f(x):\n    return x * LR + WD * 2 - B + D + C['lr'] + -(3 * 4) + [LR, 1][0]\n"
+                 "LR = 0.2\ny = f(LR) * 0.5 + {**C, 'm': 0.9}['m']\n")
+    compared = skipped = 0
+    for text in texts:
+        lazy_doc, _ = parse_python(text, "m.py")
+        full_doc, _ = parse_python(text, "m.py")
+        full_doc.config_view()
+        for node, twin in zip(ast.walk(lazy_doc.tree), ast.walk(full_doc.tree)):  # the same tree, twice
+            if isinstance(node, ast.expr):
+                lazy_doc.release()  # as if this were the file's first fold
+                assert _shape(lazy_doc.fold(node)) == _shape(full_doc.fold(twin)), ast.unparse(node)
+                compared += 1
+                skipped += lazy_doc._config is None
+    assert compared > 5000 and 0 < skipped < compared
+

@@ -13,7 +13,8 @@ import re
 import unicodedata
 import warnings
 from bisect import bisect_left
-from itertools import accumulate
+from itertools import accumulate, count
+from operator import add
 from typing import Any, Dict, List, Optional, Tuple
 
 from modellint.lazy_re import lazy
@@ -68,6 +69,7 @@ class PythonDocument:
         self._lines: Optional[List[str]] = None
         self._ascii = text.isascii()  # then byte columns are character columns
         self._filter_text: Optional[str] = None
+        self._module_names: Optional[set] = None  # names assigned by module-level statements
         self._lowered: Optional[str] = None
         # analyses shared by rules for this file (code/modules.py, code/loops.py); kept on the
         # document so they go when it goes (a weak-keyed table whose values point back at the
@@ -78,7 +80,7 @@ class PythonDocument:
     def filter_text(self) -> str:
         """The text as the parser reads it, for text pre-filters: identifiers NFKC-normalised
         (PEP 3131: ``ｆｏｒｗａｒｄ`` in the text is ``forward`` in the tree) and every line
-        ending a ``\n`` (``ast`` counts a lone ``\r`` as one), so a word the tree holds is in
+        ending a ``\\n`` (``ast`` counts a lone ``\\r`` as one), so a word the tree holds is in
         it and ``line_numbers`` over it count lines as ``ast`` does."""
         if self._filter_text is None:
             text = self.text if self._ascii else unicodedata.normalize("NFKC", self.text)
@@ -110,7 +112,9 @@ class PythonDocument:
         key = "line starts" if same else "lowered line starts"
         starts = self.memo.get(key)
         if starts is None:
-            starts = self.memo[key] = list(accumulate((len(line) + 1 for line in text.split("\n")), initial=0))
+            # line i starts after the lengths of the lines before it and their i newlines
+            # (map/accumulate/count: no Python-level loop over a 10,000-line file)
+            starts = self.memo[key] = list(map(add, accumulate(map(len, text.split("\n")), initial=0), count()))
         return starts
 
     def span(self, node: ast.AST) -> Span:
@@ -150,8 +154,25 @@ class PythonDocument:
 
     def fold(self, expr: ast.expr) -> Node:
         """Value of an expression using literals and module-level constants."""
+        if self._config is None and not self._names_a_module_value(expr):
+            # ``x * 0.5``, ``1e-4``: nothing it names is set at module level, so an empty
+            # environment folds it alike, without folding (and unparsing) the whole module
+            return _ModuleFolder(self).fold(expr)
         self.config_view()
         return self._folder.fold(expr)
+
+    def _names_a_module_value(self, expr: ast.expr) -> bool:
+        names = self._module_names
+        if names is None:
+            names = self._module_names = {
+                target.id for stmt in self.tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                if isinstance(target, ast.Name)}
+        if isinstance(expr, ast.Constant):
+            return False
+        if isinstance(expr, ast.Name):
+            return expr.id in names
+        return any(isinstance(node, ast.Name) and node.id in names for node in ast.walk(expr))
 
     def fold_number(self, expr: Optional[ast.expr]) -> Optional[float]:
         if expr is None:
