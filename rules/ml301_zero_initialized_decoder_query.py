@@ -440,7 +440,6 @@ class ZeroInitializedDecoderQuery(CodeRule):
         return "decoder" in lowered or "transformer" in lowered
 
     def visit_Module(self, node, ctx) -> None:
-        self._lines = ctx.doc.lowered.split("\n")  # as ``ast`` counts lines (``str.splitlines`` does not)
         self._fixes = {}  # id(zeros call) → its fix (one origin, several decoder calls: one fix)
         self._proposed = {}  # id(class) → attribute names proposed by fixes in this file
 
@@ -448,12 +447,10 @@ class ZeroInitializedDecoderQuery(CodeRule):
         cls = enclosing_class(ctx)
         info = FileModules.of(ctx).info(cls) if cls is not None else None
         decoder_attrs = self._decoder_attrs(info)
-        if ctx.prefilter:
-            # cheap pre-filter: no decoder is called here (an attribute's name alone, as
-            # ``self .dec(q)`` and ``(self).dec(q)`` call it too)
-            text = "\n".join(self._lines[node.lineno - 1: getattr(node, "end_lineno", node.lineno)])
-            if "decoder" not in text and not any(a.lower() in text for a in decoder_attrs):
-                return
+        # cheap pre-filter: no decoder is called here (an attribute's name alone, as
+        # ``self .dec(q)`` and ``(self).dec(q)`` call it too)
+        if ctx.prefilter and not ctx.doc.mentions(("decoder", *(a.lower() for a in decoder_attrs)), node, lowered=True):
+            return
         reported = set()
         # zeros call → names it is assigned to directly (``z = torch.zeros(n, latent)``)
         self._direct = {}

@@ -144,20 +144,17 @@ def test_spans_of_ascii_files_skip_the_character_count_and_agree_with_it():
                 chars(node.end_lineno, node.end_col_offset) + 1)
 
 
-def test_line_numbers_count_lines_as_ast_does():
-    import ast
-    import re
-
-    from modellint.parsing.python_doc import any_line_within, line_numbers
+def test_mentions_counts_crlf_lines_as_ast_does():
+    from modellint.parsing.python_doc import parse_python
 
     text = "a = 1\r\nfor x in y:\r\n    t += x + 1\n\n    z.append(t)\nb = 2\n"
-    lines = line_numbers(re.compile(r"\+|append"), text)
-    assert lines == [3, 5]  # one entry per line, however many matches it holds
-    tree = ast.parse(text)
-    loop, last = tree.body[1], tree.body[2]
+    doc, _ = parse_python(text, "a.py")
+    first, loop, last = doc.tree.body
     assert (loop.lineno, loop.end_lineno) == (2, 5)
-    assert any_line_within(lines, loop) and not any_line_within(lines, last) and not any_line_within(lines, tree.body[0])
-    assert line_numbers(re.compile("kl"), "") == [] and not any_line_within([], loop)
+    assert doc.mentions(("+",), loop) and doc.mentions(("append",), loop)
+    assert not doc.mentions(("+", "append"), last) and not doc.mentions(("+", "append"), first)
+    empty, _ = parse_python("", "b.py")
+    assert not empty.mentions(("kl",), empty.tree)
 
 
 def test_mentions_searches_the_lines_a_node_spans():

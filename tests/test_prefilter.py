@@ -141,6 +141,25 @@ def _spaced_attributes(text: str) -> str:
     return re.sub(r"\bself\.(?=[A-Za-z_])", "self .", text)
 
 
+def _fullwidth(text: str) -> str:
+    """Every identifier written in fullwidth letters (``ｆｏｒｗａｒｄ``): Python reads identifiers
+    NFKC-normalised (PEP 3131), so the program, its tree and its findings are the same, while
+    the words a filter looks for are absent from the text."""
+    import io
+    import tokenize
+
+    lines = text.splitlines(keepends=True)
+    edits = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.NAME and not keyword.iskeyword(token.string) and not keyword.issoftkeyword(token.string):
+            wide = "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalpha() else c for c in token.string)
+            edits.append((token.start, token.end, wide))
+    for (row, col), (_, end), wide in reversed(edits):
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + wide + line[end:]
+    return "".join(lines)
+
+
 def _variants(text: str):
     """The text, its from-import and spaced spellings, and each of the first two with one
     identifier renamed everywhere (one by one, every identifier): a filter that relies on
@@ -148,6 +167,7 @@ def _variants(text: str):
     bases = list(dict.fromkeys((text, _from_imports(text))))
     yield _spaced(text)
     yield _spaced_attributes(text)
+    yield _fullwidth(text)
     # line endings ``ast`` counts (a lone ``\r``) and characters it does not (a form feed,
     # which ``str.splitlines`` does): per-line filters must number lines as ``ast`` does
     yield text.replace("\n", "\r")
@@ -198,43 +218,6 @@ def test_in_file_prefilters_skip_work(monkeypatch):
     assert calls == []
     _result(text.replace("loss_scale", "scale"), "train.py", False, ["ML404"])
     assert calls
-
-
-def _fullwidth(text: str) -> str:
-    """Every identifier written in fullwidth letters (``ｆｏｒｗａｒｄ``): Python reads identifiers
-    NFKC-normalised (PEP 3131), so the program, its tree and its findings are the same, while
-    the words a filter looks for are absent from the text."""
-    import io
-    import tokenize
-
-    lines = text.splitlines(keepends=True)
-    edits = []
-    for token in tokenize.generate_tokens(io.StringIO(text).readline):
-        if token.type == tokenize.NAME and not keyword.iskeyword(token.string) and not keyword.issoftkeyword(token.string):
-            wide = "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalpha() else c for c in token.string)
-            edits.append((token.start, token.end, wide))
-    for (row, col), (_, end), wide in reversed(edits):
-        line = lines[row - 1]
-        lines[row - 1] = line[:col] + wide + line[end:]
-    return "".join(lines)
-
-
-@pytest.mark.parametrize("rule", FILTERED, ids=lambda r: r.code)
-def test_fullwidth_identifiers_keep_findings(rule):
-    checked = 0
-    for example in rule.examples:
-        if not example.flags:
-            continue
-        for path, text in example.files:
-            if not path.endswith(".py"):
-                continue
-            wide = _fullwidth(text)
-            assert wide != text
-            full = _result(wide, path, False, [rule.code])
-            if full[0]:
-                checked += 1
-                assert _result(wide, path, True, [rule.code]) == full, wide
-    assert checked, rule.code
 
 
 def test_ml403_judges_only_loops_that_step(monkeypatch):

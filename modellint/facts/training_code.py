@@ -28,7 +28,6 @@ from modellint.facts.common_keys import (
 )
 from modellint.facts.vocabulary import ADAPTIVE
 from modellint.lazy_re import lazy
-from modellint.parsing.python_doc import any_line_within, line_numbers
 
 _TRANSFORMER_CALLS = frozenset({"Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
                                 "TransformerDecoderLayer", "MultiheadAttention", "scaled_dot_product_attention"})
@@ -49,7 +48,7 @@ _MU = frozenset({"mu", "mean", "z_mean", "q_mu", "mu_q", "posterior_mean", "mus"
 _LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "z_logvar", "logvar_z", "log_variance",
                      "log_sigma2", "log_var_z", "lv", "logsigma2"})
 _LATENT_WORDS = lazy(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
-_VAE_WORDS = lazy(r"logvar|log_var|log_sigma2|logsigma2|free|kl")
+_VAE_WORDS = ("logvar", "log_var", "log_sigma2", "logsigma2", "free", "kl")  # searched in lower case
 _STEP_WORDS = lazy(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
 _KL_WEIGHT_NAME = lazy(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
 _MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
@@ -102,7 +101,6 @@ class TrainingCode:
         self._functions: Dict[str, ast.AST] = {}
         self._distributions = False
         self._kl_divergence: Optional[ast.Call] = None
-        self._vae_lines = line_numbers(_VAE_WORDS, ctx.doc.lowered) if ctx.prefilter else None
 
     def leave_Module(self, node: ast.Module, ctx) -> None:
         if self._kl_divergence is not None and self._distributions:
@@ -171,7 +169,7 @@ class TrainingCode:
             return  # walked with its enclosing function
         # a cheap look at the text before walking the tree: does a line of the function name
         # a log-variance, free bits or a KL term?
-        if self._vae_lines is not None and not any_line_within(self._vae_lines, func):
+        if ctx.prefilter and not ctx.doc.mentions(_VAE_WORDS, func, lowered=True):
             return
         seen: Set[str] = set()
         has_exp = has_square = False

@@ -9,16 +9,15 @@ are folded; anything else is an ``Unknown``. Nothing is ever imported or run.
 from __future__ import annotations
 
 import ast
-import re
 import unicodedata
 import warnings
-from bisect import bisect_left
 from itertools import accumulate, count
 from operator import add
 from typing import Any, Dict, List, Optional, Tuple
 
 from modellint.lazy_re import lazy
 from modellint.parsing.problems import ParseProblem
+from modellint.parsing.source import split_lines
 from modellint.parsing.tree import Mapping, Node, Scalar, Sequence, Unknown, as_number
 from modellint.provenance import Span
 
@@ -38,25 +37,6 @@ def _untemplate(text: str) -> str:
 
 def _unix_lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
-def line_numbers(pattern: "re.Pattern", text: str) -> List[int]:
-    """The numbers (from 1) of the lines where ``pattern`` occurs, in order: as ``ast`` counts
-    lines when ``text`` is a document's ``filter_text`` or ``lowered``."""
-    lines: List[int] = []
-    line, counted = 1, 0
-    for match in pattern.finditer(text):
-        line += text.count("\n", counted, match.start())
-        counted = match.start()
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines
-
-
-def any_line_within(lines: List[int], node: ast.AST) -> bool:
-    """Is one of ``lines`` (sorted, from ``line_numbers``) among the lines ``node`` spans?"""
-    first = bisect_left(lines, node.lineno)
-    return first < len(lines) and lines[first] <= (getattr(node, "end_lineno", None) or node.lineno)
 
 
 class PythonDocument:
@@ -81,7 +61,7 @@ class PythonDocument:
         """The text as the parser reads it, for text pre-filters: identifiers NFKC-normalised
         (PEP 3131: ``ｆｏｒｗａｒｄ`` in the text is ``forward`` in the tree) and every line
         ending a ``\\n`` (``ast`` counts a lone ``\\r`` as one), so a word the tree holds is in
-        it and ``line_numbers`` over it count lines as ``ast`` does."""
+        it and ``mentions`` over it count lines as ``ast`` does."""
         if self._filter_text is None:
             text = self.text if self._ascii else unicodedata.normalize("NFKC", self.text)
             self._filter_text = _unix_lines(text)
@@ -131,7 +111,7 @@ class PythonDocument:
     def _chars(self, line: int, byte_offset: int) -> int:
         """``ast`` columns count UTF-8 bytes; editors and reporters count characters."""
         if self._lines is None:
-            self._lines = _unix_lines(self.text).split("\n")
+            self._lines = split_lines(self.text, "python")
         if not 0 < line <= len(self._lines):
             return byte_offset
         text = self._lines[line - 1]

@@ -35,6 +35,8 @@ def split_lines(text: str, kind: Optional[str]) -> List[str]:
     """The lines of ``text`` numbered as the parser of ``kind`` numbers them (from index 0)."""
     breaks = _LINE_BREAKS.get(kind or "")
     return breaks.split(text) if breaks is not None else text.split("\n")
+
+
 _NOT_TEXT_HELP = "Save the file as UTF-8 text, or exclude it (`--exclude`) if it is not source or config."
 
 
