@@ -257,3 +257,20 @@ def test_ml201_function_filter_covers_every_weight_mapping_name():
     assert all(any(word in name.lower() for word in ml201._WEIGHTED) for name in names)
     text = "def losses(bce, dice):\n    total_loss = bce + dice\n    return total_loss\n"
     assert not any(word in text for word in ml201._WEIGHTED)
+
+
+def test_vae_term_filter_covers_every_log_variance_name():
+    """The VAE facts look at a function only when its lines name a log-variance, free bits or a
+    KL term: every log-variance name the Gaussian KL term is recognised by must pass that look,
+    or a KL term written with it (``lv``) loses its fact."""
+    from modellint.facts import training_code
+
+    for logvar in sorted(training_code._LOGVAR):
+        text = ("import torch\n\n\n"
+                "def terms(mu, %s, recon, x):\n"
+                "    rec = ((recon - x) ** 2).sum()\n"
+                "    div = -0.5 * torch.sum(1 + %s - mu ** 2 - %s.exp())\n"
+                "    return rec + div\n") % ((logvar,) * 3)
+        full = _result(text, "model.py", False)
+        assert any("'model.arch', 'vae'" in fact for fact in full[1]), logvar
+        assert _result(text, "model.py", True) == full, logvar

@@ -48,7 +48,9 @@ _MU = frozenset({"mu", "mean", "z_mean", "q_mu", "mu_q", "posterior_mean", "mus"
 _LOGVAR = frozenset({"logvar", "log_var", "logvar_q", "z_log_var", "z_logvar", "logvar_z", "log_variance",
                      "log_sigma2", "log_var_z", "lv", "logsigma2"})
 _LATENT_WORDS = lazy(r"post|prior|latent|q_?z|p_?z|z_?dist|encoder|approx", re.I)
-_VAE_WORDS = ("logvar", "log_var", "log_sigma2", "logsigma2", "free", "kl")  # searched in lower case
+# searched in lower case: every _LOGVAR name holds one of the first five, and the free-bits
+# clamp needs "free" or a KL operand
+_VAE_WORDS = ("logvar", "log_var", "log_sigma2", "logsigma2", "lv", "free", "kl")
 _STEP_WORDS = lazy(r"step|epoch|iter|global_step|current_epoch|it$|^it|^t$", re.I)
 _KL_WEIGHT_NAME = lazy(r"^(kl|kld|beta)(_weight|_coef|_coeff|_scale|_w)?(_t|_now|_cur|_current)?$|^current_(beta|kl_weight)$", re.I)
 _MODEL_OPTIONS = frozenset({"model", "arch", "model_name", "model_name_or_path", "backbone", "model_type",
