@@ -45,14 +45,20 @@ _PROGRESS_FD: Optional[int] = None  # in a pool worker: a file holding the index
 
 
 def _init_worker(enabled: Sequence[str], options: Dict[str, Dict], cache_dir: Optional[str] = None,
-                 progress_dir: Optional[str] = None, tune_gc: bool = True) -> None:
+                 progress_dir: Optional[str] = None, tune_gc: bool = True, collect: bool = False) -> None:
+    """``collect``: a pool worker of a cached run, which sends its results pickled for the
+    parent to store (cache.Collector)."""
     global _WORKER, _CACHE, _PROGRESS_FD
     _WORKER = Checker(enabled, options)
     _PROGRESS_FD = None
     if progress_dir is not None:
         _PROGRESS_FD = os.open(os.path.join(progress_dir, str(os.getpid())), os.O_WRONLY | os.O_CREAT, 0o600)
     _CACHE = None
-    if cache_dir is not None:
+    if collect:
+        from modellint.cache import Collector
+
+        _CACHE = Collector()
+    elif cache_dir is not None:
         from modellint.cache import Cache, salt
 
         _CACHE = Cache(cache_dir, salt(enabled, options))
@@ -135,11 +141,16 @@ def _mark_progress(index: int) -> None:
         os.write(_PROGRESS_FD, b"%12d" % index)  # fixed width: no stale digits
 
 
-def _check_chunk(items: List[Tuple[int, SourcePath]]) -> List[Tuple[int, FileResult]]:
-    out = []
+def _check_chunk(items: List[Tuple[int, SourcePath]]) -> List[Tuple[int, object]]:
+    """Each file's result, or (digest, pickled result) when the run is cached: the parent
+    unpickles it and stores the same bytes."""
+    out: List[Tuple[int, object]] = []
+    collector = _CACHE if _CACHE is not None and hasattr(_CACHE, "take") else None
     for index, source in items:
         _mark_progress(index)
-        out.append((index, _check_one(source)))
+        result = _check_one(source)
+        stored = collector.take() if collector is not None else None
+        out.append((index, (stored[1], stored[2]) if stored is not None and stored[0] == source.display else result))
     return out
 
 
@@ -202,6 +213,7 @@ def _death(exitcode: Optional[int]) -> str:
 
 def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: Dict[str, Dict], jobs: int,
                    cache_dir: Optional[str], errors: List[str]) -> Dict[int, FileResult]:
+    import pickle
     import shutil
     import tempfile
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -220,11 +232,16 @@ def _check_in_pool(sources: List[SourcePath], enabled: Sequence[str], options: D
             chunks = guided_chunks(remaining, jobs)
             try:
                 with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                         initargs=(list(enabled), options, cache_dir, progress_dir)) as pool:
+                                         initargs=(list(enabled), options, None, progress_dir, True,
+                                                   _CACHE is not None)) as pool:
                     futures = {pool.submit(_check_chunk, [(i, sources[i]) for i in chunk]): chunk for chunk in chunks}
                     for future in as_completed(futures):
                         try:
                             for index, result in future.result():
+                                if result.__class__ is tuple:  # pickled once, for the transfer and the cache
+                                    digest, data = result
+                                    result = pickle.loads(data)
+                                    _CACHE.store_pickled(sources[index].display, digest, data)
                                 results[index] = result
                         except BrokenProcessPool:
                             broken = True
@@ -394,6 +411,8 @@ def run(paths: Sequence[str], settings: Settings, *, jobs: int = 1, stdin: Optio
         if stage_key is not None and not loaded and (whole or not problems):
             _CACHE.store_value(stage_key, stage)
     findings.extend(stage)
+    if _CACHE is not None and stdin is None:
+        _CACHE.flush()  # every entry this run made, one write per shard
     for path, result in loaded.items():
         by_path.setdefault(path, result)
 

@@ -516,9 +516,11 @@ PARALLEL_MERGES = 64
 _FORKED: Optional[Tuple["RecipeBuilder", List[Tuple[str, object]]]] = None
 
 
-def _merge_chunk(indices: List[int]) -> List[Optional[Tuple[List[Fact], List[str]]]]:
+def _merge_chunk(indices: List[int]):
+    """The leaves' facts, and the facts memo's new entries (the parent writes the cache)."""
     builder, leaves = _FORKED
-    return [builder._merged_facts(*leaves[i]) for i in indices]
+    done = [builder._merged_facts(*leaves[i]) for i in indices]
+    return done, (builder.memo.take_new() if builder.memo is not None else {})
 
 
 def _merge_in_forks(builder: "RecipeBuilder", leaves) -> Optional[list]:
@@ -543,4 +545,7 @@ def _merge_in_forks(builder: "RecipeBuilder", leaves) -> Optional[list]:
         return None
     finally:
         _FORKED = None
-    return [item for part in parts for item in part]
+    if builder.memo is not None:
+        for _, new in parts:
+            builder.memo.adopt(new)
+    return [item for part, _ in parts for item in part]

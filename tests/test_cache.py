@@ -4,7 +4,8 @@ import os
 
 from click.testing import CliRunner
 
-from modellint.cache import Cache, salt
+from modellint import cache as cache_module
+from modellint.cache import SHARDS, Cache, _read_shard, _write_atomic, salt
 from modellint.cli import main
 from tests.helpers import write_files
 
@@ -18,34 +19,95 @@ def run(root, *args):
         os.chdir(cwd)
 
 
-def entries(root, values=False):
-    """Per-file entries, or (``values``) the recipe facts stored beside them."""
+def shards(root):
     out = []
     for folder, _, names in os.walk(os.path.join(str(root), ".modellint_cache")):
-        if (os.sep + "values" in folder) == values:
-            out.extend(os.path.join(folder, n) for n in names if n.endswith(".pickle"))
-    return out
+        out.extend(os.path.join(folder, n) for n in names if n.endswith(".pickle"))
+    return sorted(out)
+
+
+def entries(root, values=False):
+    """Keys of the per-file entries, or (``values``) of the recipe facts stored beside them."""
+    prefix = "v:" if values else "f:"
+    return sorted(key for path in shards(root) for key in _read_shard(path) if key.startswith(prefix))
 
 
 def test_warm_run_is_identical_and_edits_are_seen(tmp_path):
     write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 0.2\n"), ("train.py", "import torch\n")])
     cold = run(tmp_path)
-    assert len(entries(tmp_path)) == 2
+    assert entries(tmp_path) == ["f:configs/a.yaml", "f:train.py"]
     warm = run(tmp_path)
     assert cold.output == warm.output and '"ML104"' in cold.output
     write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 1.0\n")])
     assert run(tmp_path).output.strip() == "[]"
-    assert len(entries(tmp_path)) == 3, "a changed file gets a new entry; the old one is simply never found again"
+    assert entries(tmp_path) == ["f:configs/a.yaml", "f:train.py"], "a changed file's entry replaces its old one"
+    assert run(tmp_path).output.strip() == "[]"
 
 
-def test_corrupt_entries_are_rebuilt(tmp_path):
+def test_entries_are_written_to_shards_not_a_file_each(tmp_path):
+    write_files(tmp_path, [(f"configs/c{i}.yaml", f"trainer:\n  gradient_clip_val: 0.{i + 1}\n") for i in range(200)])
+    run(tmp_path, "--jobs", "2")
+    assert len(entries(tmp_path)) == 200
+    assert len(shards(tmp_path)) <= SHARDS
+
+
+def test_corrupt_shards_are_rebuilt(tmp_path):
     write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 0.2\n")])
     first = run(tmp_path).output
-    for path in entries(tmp_path):
+    for path in shards(tmp_path):
         with open(path, "wb") as handle:
             handle.write(b"not a pickle")
     assert run(tmp_path).output == first
+    assert entries(tmp_path) == ["f:configs/a.yaml"], "rewritten whole"
     assert run(tmp_path).output == first
+
+
+def test_a_corrupt_entry_in_a_sound_shard_is_recomputed(tmp_path):
+    write_files(tmp_path, [("configs/a.yaml", "trainer:\n  gradient_clip_val: 0.2\n"), ("train.py", "import torch\n")])
+    first = run(tmp_path).output
+    for path in shards(tmp_path):
+        stored = _read_shard(path)
+        damaged = {key: (day, check, b"\x80\x04 truncated") for key, (day, check, _) in stored.items()}
+        _write_atomic(path, ("modellint-cache", cache_module._FORMAT, damaged))
+    assert run(tmp_path).output == first
+    assert run(tmp_path).output == first
+
+
+def test_entries_unused_for_a_month_are_dropped_when_their_shard_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "_shard_of", lambda key: 0)  # both keys in one shard
+    monkeypatch.setattr(cache_module, "_today", lambda: 1000)
+    cache = Cache(str(tmp_path), "salt")
+    cache.store_value("old", [1])
+    cache.flush()
+    monkeypatch.setattr(cache_module, "_today", lambda: 1000 + cache_module.MAX_AGE_DAYS)
+    cache = Cache(str(tmp_path), "salt")
+    cache.store_value("new", [2])
+    cache.flush()
+    assert Cache(str(tmp_path), "salt").load_value("old") == [1], "not older than the limit yet"
+    monkeypatch.setattr(cache_module, "_today", lambda: 1001 + cache_module.MAX_AGE_DAYS)
+    cache = Cache(str(tmp_path), "salt")
+    cache.store_value("newer", [3])
+    cache.flush()
+    kept = _read_shard(os.path.join(cache.root, "shard-00.pickle"))
+    assert sorted(kept) == ["v:new", "v:newer"]
+
+
+def test_a_used_entry_is_renewed_when_its_shard_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "_shard_of", lambda key: 0)
+    monkeypatch.setattr(cache_module, "_today", lambda: 1000)
+    cache = Cache(str(tmp_path), "salt")
+    cache.store_value("kept", [1])
+    cache.flush()
+    monkeypatch.setattr(cache_module, "_today", lambda: 1000 + cache_module.MAX_AGE_DAYS)
+    cache = Cache(str(tmp_path), "salt")
+    assert cache.load_value("kept") == [1]
+    cache.store_value("other", [2])
+    cache.flush()
+    monkeypatch.setattr(cache_module, "_today", lambda: 1001 + cache_module.MAX_AGE_DAYS)
+    cache = Cache(str(tmp_path), "salt")
+    cache.store_value("third", [3])
+    cache.flush()
+    assert Cache(str(tmp_path), "salt").load_value("kept") == [1], "renewed on the day it was used"
 
 
 def test_no_cache_writes_nothing(tmp_path):
@@ -91,11 +153,28 @@ def test_corrupt_recipe_facts_are_recomputed(tmp_path):
         ("configs/leaf.yaml", "_BASE_: base.yaml\n"),
     ])
     first = run(tmp_path).output
-    for path in entries(tmp_path, values=True):
-        with open(path, "wb") as handle:
-            handle.write(b"\x80\x04 truncated")
+    assert entries(tmp_path, values=True)
+    for path in shards(tmp_path):
+        stored = _read_shard(path)
+        damaged = {key: (day, check, b"\x80\x04 truncated" if key.startswith("v:") else data)
+                   for key, (day, check, data) in stored.items()}
+        _write_atomic(path, ("modellint-cache", cache_module._FORMAT, damaged))
     assert run(tmp_path).output == first
     assert run(tmp_path).output == first
+
+
+def test_recipe_facts_merged_in_forked_workers_reach_the_cache(tmp_path):
+    """With enough leaf configs the merges run in forked workers: their memo entries are sent
+    back and written by the parent, so the warm run merges nothing."""
+    from modellint import recipe
+
+    leaves = recipe.PARALLEL_MERGES + 6
+    write_files(tmp_path, [(f"configs/leaf{i}.yaml", f"_BASE_: base.yaml\nSOLVER:\n  MAX_ITER: {1000 + i}\n")
+                           for i in range(leaves)]
+                + [("configs/base.yaml", "SOLVER:\n  BASE_LR: 0.02\n  CLIP_GRADIENTS:\n    ENABLED: true\n    CLIP_VALUE: 0.1\n")])
+    cold = run(tmp_path, "--jobs", "2")
+    assert len(entries(tmp_path, values=True)) >= leaves
+    assert run(tmp_path, "--jobs", "2").output == cold.output
 
 
 def test_results_round_trip_through_pickle_unchanged():
