@@ -154,6 +154,7 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
                     crashed(visitor, exc, node)
         ancestors.append(node)
         push(LEAVE)
+        mark = len(stack)
         fields = backwards.get(cls)
         if fields is None:
             fields = backwards[cls] = tuple(reversed(child_fields(cls)))
@@ -175,3 +176,8 @@ def traverse(ctx: PyContext, visitors: Sequence[Any]) -> None:
                         (kind is Attribute and skip_attribute and value.value.__class__ in skip):
                     continue
                 push(value)
+        # nothing was pushed below it and nothing handles leaving it: it is left at once,
+        # without a turn of the loop for its sentinel (most calls, keywords, subscripts)
+        if len(stack) == mark and cls not in leave:
+            pop()
+            ancestors.pop()
