@@ -135,11 +135,9 @@ class Cache:
         return result
 
     def store(self, display: str, digest: str, result: Any) -> None:
-        try:
-            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, RecursionError, TypeError):
-            return
-        self._put("f:" + display, digest, data)
+        data = _dumps(result)
+        if data is not None:
+            self._put("f:" + display, digest, data)
 
     def store_pickled(self, display: str, digest: str, data: bytes) -> None:
         """A result a pool worker already pickled (to send it here): stored as it came."""
@@ -150,11 +148,9 @@ class Cache:
         return self._entry("v:" + key, "")
 
     def store_value(self, key: str, value: Any) -> None:
-        try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, RecursionError, TypeError):
-            return
-        self._put("v:" + key, "", data)
+        data = _dumps(value)
+        if data is not None:
+            self._put("v:" + key, "", data)
 
     def take_new(self) -> Dict[str, tuple]:
         """This process's entries not yet written (a forked worker sends them to its parent)."""
@@ -183,7 +179,7 @@ class Cache:
             path = self._shard_path(shard)
             entries = _read_shard(path)  # as it is now: another run may have written it since
             for key in self._used:
-                if key in entries and _shard_of(key) == shard:
+                if key in entries:  # only this shard's keys are in it
                     entries[key] = (today,) + entries[key][1:]
             for key in keys:
                 entries[key] = new[key]
@@ -206,14 +202,20 @@ class Collector:
         return None
 
     def store(self, display: str, digest: str, result: Any) -> None:
-        try:
-            self.last = (display, digest, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        except (pickle.PicklingError, RecursionError, TypeError):
-            self.last = None
+        data = _dumps(result)
+        self.last = (display, digest, data) if data is not None else None
 
     def take(self) -> Optional[tuple]:
         last, self.last = self.last, None
         return last
+
+
+def _dumps(value: Any) -> Optional[bytes]:
+    """The value pickled, or None for one that cannot be (it is simply not cached)."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, RecursionError, TypeError):
+        return None
 
 
 def _shard_of(key: str) -> int:
@@ -241,8 +243,10 @@ def _write_atomic(path: str, value: Any) -> None:
     global _WRITES
     _WRITES += 1
     temp = f"{path}.{os.getpid()}.{_WRITES}.tmp"
+    data = _dumps(value)
+    if data is None:
+        return
     try:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
@@ -251,7 +255,7 @@ def _write_atomic(path: str, value: Any) -> None:
         finally:
             os.close(handle)
         os.replace(temp, path)
-    except (OSError, pickle.PicklingError, RecursionError, TypeError):
+    except OSError:
         try:
             os.remove(temp)
         except OSError:

@@ -73,41 +73,35 @@ def test_a_corrupt_entry_in_a_sound_shard_is_recomputed(tmp_path):
     assert run(tmp_path).output == first
 
 
+def _on_day(monkeypatch, tmp_path, day, stores=(), loads=()):
+    """A run on ``day`` (counted from the month limit) that loads ``loads``, stores ``stores``
+    and writes its shard; every key is in one shard. Returns what it loaded."""
+    monkeypatch.setattr(cache_module, "_shard_of", lambda key: 0)
+    monkeypatch.setattr(cache_module, "_today", lambda: 1000 + day)
+    cache = Cache(str(tmp_path), "salt")
+    found = [cache.load_value(key) for key in loads]
+    for key, value in stores:
+        cache.store_value(key, value)
+    cache.flush()
+    return found
+
+
 def test_entries_unused_for_a_month_are_dropped_when_their_shard_is_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_module, "_shard_of", lambda key: 0)  # both keys in one shard
-    monkeypatch.setattr(cache_module, "_today", lambda: 1000)
-    cache = Cache(str(tmp_path), "salt")
-    cache.store_value("old", [1])
-    cache.flush()
-    monkeypatch.setattr(cache_module, "_today", lambda: 1000 + cache_module.MAX_AGE_DAYS)
-    cache = Cache(str(tmp_path), "salt")
-    cache.store_value("new", [2])
-    cache.flush()
-    assert Cache(str(tmp_path), "salt").load_value("old") == [1], "not older than the limit yet"
-    monkeypatch.setattr(cache_module, "_today", lambda: 1001 + cache_module.MAX_AGE_DAYS)
-    cache = Cache(str(tmp_path), "salt")
-    cache.store_value("newer", [3])
-    cache.flush()
-    kept = _read_shard(os.path.join(cache.root, "shard-00.pickle"))
+    limit = cache_module.MAX_AGE_DAYS
+    _on_day(monkeypatch, tmp_path, 0, stores=[("old", [1])])
+    _on_day(monkeypatch, tmp_path, limit, stores=[("new", [2])])
+    assert _on_day(monkeypatch, tmp_path, limit, loads=["old"]) == [[1]], "not older than the limit yet"
+    _on_day(monkeypatch, tmp_path, limit + 1, stores=[("newer", [3])])
+    kept = _read_shard(os.path.join(str(tmp_path), "salt", "shard-00.pickle"))
     assert sorted(kept) == ["v:new", "v:newer"]
 
 
 def test_a_used_entry_is_renewed_when_its_shard_is_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_module, "_shard_of", lambda key: 0)
-    monkeypatch.setattr(cache_module, "_today", lambda: 1000)
-    cache = Cache(str(tmp_path), "salt")
-    cache.store_value("kept", [1])
-    cache.flush()
-    monkeypatch.setattr(cache_module, "_today", lambda: 1000 + cache_module.MAX_AGE_DAYS)
-    cache = Cache(str(tmp_path), "salt")
-    assert cache.load_value("kept") == [1]
-    cache.store_value("other", [2])
-    cache.flush()
-    monkeypatch.setattr(cache_module, "_today", lambda: 1001 + cache_module.MAX_AGE_DAYS)
-    cache = Cache(str(tmp_path), "salt")
-    cache.store_value("third", [3])
-    cache.flush()
-    assert Cache(str(tmp_path), "salt").load_value("kept") == [1], "renewed on the day it was used"
+    limit = cache_module.MAX_AGE_DAYS
+    _on_day(monkeypatch, tmp_path, 0, stores=[("kept", [1])])
+    assert _on_day(monkeypatch, tmp_path, limit, stores=[("other", [2])], loads=["kept"]) == [[1]]
+    _on_day(monkeypatch, tmp_path, limit + 1, stores=[("third", [3])])
+    assert _on_day(monkeypatch, tmp_path, limit + 1, loads=["kept"]) == [[1]], "renewed on the day it was used"
 
 
 def test_no_cache_writes_nothing(tmp_path):
